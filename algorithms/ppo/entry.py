@@ -1,0 +1,66 @@
+"""PPO (RLlib's implementation), the baseline every Armillary method is compared against."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from armillary.algorithms.registry import AlgorithmEntry, Hyperparameters, register, split_batch
+
+
+class PPOHyperparameters(Hyperparameters):
+    lr: float = Field(3e-4, gt=0, description="Adam learning rate.")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor γ.")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE λ.")
+    clip_param: float = Field(0.2, gt=0, description="PPO ratio clip ε.")
+    vf_loss_coeff: float = Field(0.5, ge=0, description="Weight of the value loss.")
+    vf_clip_param: float = Field(10.0, gt=0, description="Clip of the value-function error.")
+    entropy_coeff: float = Field(0.0, ge=0, description="Entropy bonus weight.")
+    use_kl_loss: bool = Field(False, description="Add RLlib's adaptive KL penalty on top of clipping.")
+    grad_clip: float | None = Field(0.5, gt=0, description="Global gradient-norm clip (None: off).")
+    train_batch_size: int = Field(4000, gt=0, description="Env steps per training iteration, over all learners.")
+    minibatch_size: int = Field(128, gt=0, description="SGD minibatch size (per learner).")
+    num_epochs: int = Field(4, gt=0, description="Passes over each train batch.")
+    hidden_sizes: list[int] = Field(default_factory=lambda: [64, 64], min_length=1, description="MLP head layer widths.")
+    activation: Literal["tanh", "relu"] = "tanh"
+
+
+def _config_class():
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    return PPOConfig
+
+
+def apply(config, hp: PPOHyperparameters, env_entry, num_learners: int):
+    config.training(
+        lr=hp.lr,
+        gamma=hp.gamma,
+        lambda_=hp.gae_lambda,
+        clip_param=hp.clip_param,
+        vf_loss_coeff=hp.vf_loss_coeff,
+        vf_clip_param=hp.vf_clip_param,
+        entropy_coeff=hp.entropy_coeff,
+        use_kl_loss=hp.use_kl_loss,
+        grad_clip=hp.grad_clip,
+        grad_clip_by="global_norm",
+        train_batch_size_per_learner=split_batch(hp.train_batch_size, num_learners),
+        minibatch_size=hp.minibatch_size,
+        num_epochs=hp.num_epochs,
+    )
+    model = {"fcnet_hiddens": hp.hidden_sizes, "fcnet_activation": hp.activation, "head_fcnet_hiddens": []}
+    model.update(env_entry.model_config)  # e.g. conv filters for pixel observations
+    config.rl_module(model_config=model)
+    return config
+
+
+ENTRY = register(
+    AlgorithmEntry(
+        name="ppo",
+        hyperparameters=PPOHyperparameters,
+        config_class=_config_class,
+        apply=apply,
+        description="Proximal Policy Optimization (RLlib), clipped objective with GAE.",
+        smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1},
+    )
+)

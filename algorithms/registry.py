@@ -1,0 +1,98 @@
+"""The algorithm registry: a spec names an algorithm; this says what its hyperparameters are and how
+they become an RLlib AlgorithmConfig.
+
+An entry's `apply` sets only algorithm semantics (losses, batch sizes, networks). Everything about
+where the work runs (env runners, learners, GPUs) is set by armillary.platform.rllib_config from the
+resources profile, so moving an experiment from a laptop to a cluster never changes what it learns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # keep this module importable without Ray
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+    from armillary.envs.registry import EnvEntry
+
+
+class Hyperparameters(BaseModel):
+    """Base class of every algorithm's hyperparameters: typed, documented, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class AlgorithmEntry:
+    name: str
+    hyperparameters: type[Hyperparameters]
+    # Returns the RLlib config class to start from (imported lazily: Ray is heavy).
+    config_class: Callable[[], type["AlgorithmConfig"]]
+    # apply(config, hyperparameters, env_entry, num_learners) -> config with the algorithm's semantics set.
+    apply: Callable[["AlgorithmConfig", Any, "EnvEntry", int], "AlgorithmConfig"]
+    description: str
+    smoke: dict[str, Any] = field(default_factory=dict)
+    # Names of the RL modules whose weights make up the exported policy (plain torch state_dict).
+    policy_modules: tuple[str, ...] = ("default_policy",)
+    # Optional: write method-specific pictures/files (occupancy maps, clips, tables) for a trained
+    # algorithm into a folder; the platform logs them to the trial's MLflow run at the end of training.
+    final_artifacts: Callable[[Any, Any], None] | None = None
+
+
+_ALGORITHMS: dict[str, AlgorithmEntry] = {}
+
+_CATALOG = (
+    "armillary.algorithms.ppo.entry",
+    "armillary.algorithms.dqn.entry",
+    "armillary.algorithms.vic.entry",
+    "armillary.algorithms.disdain.entry",
+    "armillary.algorithms.rvic.entry",
+)
+_catalog_loaded = False
+
+
+def register(entry: AlgorithmEntry) -> AlgorithmEntry:
+    if entry.name in _ALGORITHMS and _ALGORITHMS[entry.name] is not entry:
+        raise ValueError(f"algorithm {entry.name!r} is registered twice")
+    _ALGORITHMS[entry.name] = entry
+    return entry
+
+
+def _load_catalog() -> None:
+    global _catalog_loaded
+    if not _catalog_loaded:
+        for module in _CATALOG:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as err:
+                if err.name is None or not module.startswith(err.name):
+                    raise
+        _catalog_loaded = True
+
+
+def names() -> list[str]:
+    _load_catalog()
+    return sorted(_ALGORITHMS)
+
+
+def get(name: str) -> AlgorithmEntry:
+    _load_catalog()
+    try:
+        return _ALGORITHMS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _ALGORITHMS, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise KeyError(f"unknown algorithm {name!r}{hint}; registered: {', '.join(sorted(_ALGORITHMS))}") from None
+
+
+def split_batch(total: int, num_learners: int) -> int:
+    """Per-learner share of a total batch, so the effective batch is the same on any number of learners."""
+    learners = max(1, num_learners)
+    if total % learners:
+        raise ValueError(f"batch size {total} does not split evenly over {learners} learners")
+    return total // learners

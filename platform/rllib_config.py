@@ -1,0 +1,74 @@
+"""The one place that turns an experiment spec into an RLlib AlgorithmConfig (new API stack).
+
+The spec's resources profile decides where work runs (env runners, vector envs, learners, GPUs); the
+algorithm entry decides what is learned. The two never mix: the algorithm sees only the number of
+learners, to split its total batch evenly, so the effective batch is the same on every profile.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+# `import ray.rllib` imports dm_control, which otherwise looks for a display (GLFW) and warns.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from armillary.algorithms import registry as algorithms  # noqa: E402
+from armillary.envs import registry as environments  # noqa: E402
+from armillary.platform.spec import ExperimentSpec  # noqa: E402
+
+# Defaults per profile, chosen with benchmarks/throughput.py (see README "Speed"): on a 2-core laptop
+# one sampling actor with a vector of envs keeps both cores busy while the learner runs in the trial.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "local-cpu": {"num_env_runners": 1, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+                  "num_learners": 0, "num_gpus_per_learner": 0},
+    "local-gpu": {"num_env_runners": 2, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+                  "num_learners": 0, "num_gpus_per_learner": 1},
+    "cluster-cpu": {"num_env_runners": 8, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+                    "num_learners": 1, "num_gpus_per_learner": 0},
+    "cluster-gpu": {"num_env_runners": 16, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+                    "num_learners": 1, "num_gpus_per_learner": 1},
+}
+
+
+def resolved_resources(spec: ExperimentSpec) -> dict[str, Any]:
+    """The profile's defaults with the spec's explicit resource fields on top."""
+    resources = dict(PROFILE_DEFAULTS[spec.resources.profile])
+    for key, value in spec.resources.model_dump().items():
+        if key in resources and value is not None:
+            resources[key] = value
+    return resources
+
+
+def _make_env(name: str, env_config: dict[str, Any]):
+    # RLlib passes an EnvContext (a dict plus worker/vector indices); only the options are ours.
+    return environments.make(name, dict(env_config))
+
+
+def register_env_with_ray(name: str) -> str:
+    """Register an Armillary environment under `armillary/<name>` so every Ray worker can build it."""
+    from ray.tune.registry import register_env
+
+    env_id = environments.rllib_env_id(name)
+    register_env(env_id, functools.partial(_make_env, name))
+    return env_id
+
+
+def build_algorithm_config(spec: ExperimentSpec, seed: int):
+    """The RLlib AlgorithmConfig for one trial of `spec` with `seed`."""
+    entry = algorithms.get(spec.algorithm.name)
+    env_entry = environments.get(spec.env.name)
+    resources = resolved_resources(spec)
+
+    config = entry.config_class()()
+    config.framework("torch")
+    config.environment(env=register_env_with_ray(spec.env.name), env_config=spec.env.config.model_dump())
+    config.env_runners(
+        num_env_runners=resources["num_env_runners"],
+        num_envs_per_env_runner=resources["num_envs_per_env_runner"],
+        num_cpus_per_env_runner=resources["num_cpus_per_env_runner"],
+    )
+    config.learners(num_learners=resources["num_learners"], num_gpus_per_learner=resources["num_gpus_per_learner"])
+    config.debugging(seed=seed)
+    return entry.apply(config, spec.algorithm.config, env_entry, resources["num_learners"])

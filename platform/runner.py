@@ -1,0 +1,201 @@
+"""Turn an experiment spec into a Ray Tune run: trials = seeds × search space.
+
+Layout of one experiment on disk (the runs folder is $ARMILLARY_RUNS_DIR, default ./runs):
+
+    runs/mlflow.db                         the embedded MLflow store (unless a tracking URI is given)
+    runs/<experiment>/<run id>/spec.yaml   the resolved spec          (diffable: `armillary diff`)
+    runs/<experiment>/<run id>/provenance.json   git commit, versions, command
+    runs/<experiment>/<run id>/tune/       Tune's experiment folder: trials, checkpoints, results
+    runs/<experiment>/<run id>/COMPLETED   written when every trial finished
+
+Running the same spec again after a crash resumes the unfinished run (Tuner.restore) instead of
+starting over; a finished run is never touched again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from armillary.platform import metrics, tracking
+from armillary.platform.rllib_config import build_algorithm_config
+from armillary.platform.spec import ExperimentSpec, SpecError, validate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
+
+
+def experiment_folder(spec: ExperimentSpec, root: Path | None = None) -> Path:
+    return (root or runs_root()) / re.sub(r"[^a-z0-9._-]+", "__", spec.name)
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    ok: bool
+    resumed: bool
+    num_trials: int
+    num_errors: int
+    parent_run_id: str
+    tracking_uri: str
+
+
+def find_resumable(spec: ExperimentSpec, root: Path | None = None) -> Path | None:
+    """The newest unfinished run of this exact spec that Tune can restore, if any."""
+    from ray.tune import Tuner
+
+    folder = experiment_folder(spec, root)
+    if not folder.is_dir():
+        return None
+    for run_dir in sorted(folder.iterdir(), reverse=True):
+        spec_file = run_dir / "spec.yaml"
+        if (run_dir / "COMPLETED").exists() or not spec_file.is_file():
+            continue
+        try:
+            previous = load_run_spec(run_dir)
+        except SpecError:
+            continue
+        if previous.spec_hash() == spec.spec_hash() and Tuner.can_restore(str(run_dir / "tune")):
+            return run_dir
+    return None
+
+
+def load_run_spec(run_dir: Path) -> ExperimentSpec:
+    import yaml
+
+    return validate(yaml.safe_load((run_dir / "spec.yaml").read_text()))
+
+
+def _search_space(spec: ExperimentSpec) -> dict[str, Any]:
+    from ray import tune
+
+    samplers = {"grid": tune.grid_search, "choice": tune.choice}
+    space = {}
+    for path, dim in spec.tune.search_space.items():
+        if dim.grid is not None:
+            space[path] = samplers["grid"](dim.grid)
+        elif dim.choice is not None:
+            space[path] = samplers["choice"](dim.choice)
+        elif dim.uniform is not None:
+            space[path] = tune.uniform(*dim.uniform)
+        elif dim.loguniform is not None:
+            space[path] = tune.loguniform(*dim.loguniform)
+        else:
+            space[path] = tune.randint(*dim.randint)
+    return space
+
+
+def _scheduler(spec: ExperimentSpec):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+    sched, metric, mode = spec.tune.scheduler, spec.tune.metric, spec.tune.mode
+    if sched.kind == "asha":
+        return ASHAScheduler(metric=metric, mode=mode, time_attr="training_iteration", grace_period=sched.grace_period,
+                             reduction_factor=sched.reduction_factor, max_t=sched.max_t)
+    if sched.kind == "pbt":
+        mutations = {"overrides": {path: space for path, space in _search_space(spec).items()}}
+        if not mutations["overrides"]:
+            raise SpecError(["tune.scheduler.kind: pbt needs a tune.search_space to mutate"])
+        return PopulationBasedTraining(metric=metric, mode=mode, time_attr="training_iteration",
+                                       perturbation_interval=sched.perturbation_interval,
+                                       quantile_fraction=sched.quantile_fraction, hyperparam_mutations=mutations)
+    return FIFOScheduler()
+
+
+def param_space(spec: ExperimentSpec, tracking_info: dict[str, str]) -> dict[str, Any]:
+    from ray import tune
+
+    return {"spec": spec.to_dict(), "seed": tune.grid_search(list(spec.seeds)), "overrides": _search_space(spec),
+            "tracking": tracking_info}
+
+
+def trial_resources(spec: ExperimentSpec):
+    """Tune's placement group for one trial, from RLlib's own resource request for the built config."""
+    config = build_algorithm_config(spec, spec.seeds[0])
+    return config.algo_class.default_resource_request(config)
+
+
+def _progress_reporter(spec: ExperimentSpec):
+    from ray.tune import CLIReporter
+
+    columns = {metrics.ENV_STEPS: "env steps", metrics.EPISODE_RETURN: "return", metrics.STEPS_PER_SECOND: "steps/s"}
+    return CLIReporter(metric_columns=columns, parameter_columns={"seed": "seed", **{f"overrides/{p}": p.split(".")[-1]
+                       for p in spec.tune.search_space}}, max_report_frequency=15, sort_by_metric=False)
+
+
+def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Path | None = None,
+                   root: Path | None = None) -> RunOutcome:
+    """Run (or resume) an experiment on the Ray cluster this process is connected to."""
+    from ray import tune
+
+    root = root or runs_root()
+    resumed_from = resume_dir or (None if fresh else find_resumable(spec, root))
+    if resumed_from is not None:
+        run_dir = resumed_from
+        print(f"Resuming the unfinished run {run_dir}")
+    else:
+        run_dir = experiment_folder(spec, root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{spec.spec_hash()[:8]}"
+        run_dir.mkdir(parents=True, exist_ok=False)
+        (run_dir / "spec.yaml").write_text(spec.to_yaml())
+        (run_dir / "provenance.json").write_text(json.dumps(tracking.provenance(spec, REPO_ROOT), indent=2))
+
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    uri = tracking.resolve_tracking_uri(spec, root)
+    experiment_id = tracking.ensure_experiment(uri, spec.tracking.experiment or spec.name, root)
+    parent_run_id = tracking.start_parent_run(uri, experiment_id, run_dir, spec, prov)
+    tracking_info = {"uri": uri, "experiment_id": experiment_id, "parent_run_id": parent_run_id}
+    print(f"MLflow: run {parent_run_id} in experiment {experiment_id!r} at {uri}")
+    if uri.startswith("sqlite:"):
+        print(f"  open the UI with: mlflow ui --backend-store-uri {uri}")
+
+    trainable = tune.with_resources(_trainable(), trial_resources(spec))
+    space = param_space(spec, tracking_info)
+    tune_dir = run_dir / "tune"
+    if resumed_from is not None:
+        tuner = tune.Tuner.restore(str(tune_dir), trainable=trainable, resume_errored=True, param_space=space)
+    else:
+        callback = tracking.MlflowTrialCallback(uri, experiment_id, parent_run_id, run_dir, spec.to_dict(),
+                                                tracking.run_tags(spec, prov))
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(scheduler=_scheduler(spec), num_samples=spec.tune.num_samples,
+                                        max_concurrent_trials=spec.resources.max_concurrent_trials),
+            run_config=tune.RunConfig(
+                name="tune",
+                storage_path=str(run_dir),
+                callbacks=[callback],
+                progress_reporter=_progress_reporter(spec),
+                verbose=1,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
+                failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
+            ),
+        )
+    results = tuner.fit()
+    errors = results.num_errors
+    ok = errors == 0
+    if ok:
+        (run_dir / "COMPLETED").write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        try:
+            from armillary.platform.report import report_run
+
+            report_run(run_dir, log_to_mlflow=True)
+        except Exception as err:  # a plot must never turn a finished experiment into a failed one
+            print(f"warning: learning-curve report failed: {err}")
+    tracking.finish_parent_run(uri, parent_run_id, ok)
+    return RunOutcome(run_dir=run_dir, ok=ok, resumed=resumed_from is not None, num_trials=len(results),
+                      num_errors=errors, parent_run_id=parent_run_id, tracking_uri=uri)
+
+
+def _trainable():
+    from armillary.platform.trainable import train_trial
+
+    return train_trial

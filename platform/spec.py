@@ -1,0 +1,461 @@
+"""The experiment spec: the single source of truth for what an experiment is.
+
+algorithm (+ its typed hyperparameters), environment (+ its typed options), resources profile, seeds,
+stopping, Tune search space and scheduler, checkpointing, failure handling and tracking.
+
+A spec is assembled in layers — preset (by name) or YAML file, then dotted command-line overrides —
+and validated as a whole before anything starts. Every problem is reported with the dotted path of
+the field and what was expected (`SpecError`); the CLI turns that into exit code 2 with no Ray started.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from armillary.algorithms import registry as algorithms
+from armillary.envs import registry as environments
+from armillary.platform import presets
+
+Profile = Literal["local-cpu", "local-gpu", "cluster-cpu", "cluster-gpu"]
+PROFILES: tuple[str, ...] = ("local-cpu", "local-gpu", "cluster-cpu", "cluster-gpu")
+
+
+class SpecError(ValueError):
+    """A spec that cannot run. `problems` holds one 'dotted.field: what was expected' line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid experiment spec:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _FieldProblem(ValueError):
+    """Raised inside a section validator: a problem with one named sub-field (and maybe its own errors)."""
+
+    def __init__(self, field: str, problem: str | ValidationError):
+        super().__init__(str(problem))
+        self.field = field
+        self.problem = problem
+
+
+def _typed_section(data: Any, lookup, model_of) -> Any:
+    """Swap a section's raw `config` dict for the registered entry's own typed model."""
+    if not (isinstance(data, dict) and isinstance(data.get("name"), str)):
+        return data
+    try:
+        entry = lookup(data["name"])
+    except KeyError as err:
+        raise _FieldProblem("name", err.args[0]) from None
+    raw = data.get("config") or {}
+    model = model_of(entry)
+    if isinstance(raw, model):
+        return data
+    if not isinstance(raw, dict):
+        raise _FieldProblem("config", f"expected a mapping of {model.__name__} fields, got {type(raw).__name__}")
+    try:
+        return {**data, "config": model.model_validate(raw)}
+    except ValidationError as err:
+        raise _FieldProblem("config", err) from None
+
+
+class AlgorithmSection(_Strict):
+    name: str = Field(description="A registered algorithm (armillary list).")
+    config: algorithms.Hyperparameters = Field(description="The algorithm's hyperparameters.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        # Swap the raw dict for the algorithm's own typed model; a nested ValidationError is expanded
+        # back into per-field messages by _format_errors.
+        return _typed_section(data, algorithms.get, lambda entry: entry.hyperparameters)
+
+    def model_dump(self, **kwargs):  # the config field is typed by the base class; dump the real one
+        return {"name": self.name, "config": self.config.model_dump(**kwargs)}
+
+
+class EnvSection(_Strict):
+    name: str = Field(description="A registered environment (armillary list).")
+    config: environments.EnvOptions = Field(description="The environment's options.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        return _typed_section(data, environments.get, lambda entry: entry.options)
+
+    def model_dump(self, **kwargs):
+        return {"name": self.name, "config": self.config.model_dump(**kwargs)}
+
+
+class Resources(_Strict):
+    """Where the work runs. Never changes what is learned: batch sizes live in the algorithm config."""
+
+    profile: Profile = "local-cpu"
+    num_env_runners: int | None = Field(None, ge=0, description="Sampling actors (0: sample in the trial's own process).")
+    num_envs_per_env_runner: int | None = Field(None, ge=1, description="Vectorised envs per runner.")
+    num_cpus_per_env_runner: float | None = Field(None, gt=0)
+    num_learners: int | None = Field(None, ge=0, description="Learner actors (0: learn in the trial's own process).")
+    num_gpus_per_learner: float | None = Field(None, ge=0)
+    max_concurrent_trials: int | None = Field(None, ge=1)
+
+
+class Stop(_Strict):
+    env_steps: int | None = Field(None, gt=0, description="Stop after this many sampled env steps.")
+    iterations: int | None = Field(None, gt=0, description="Stop after this many training iterations.")
+    time_s: float | None = Field(None, gt=0, description="Stop after this much wall-clock time per trial.")
+    metric: dict[str, float] = Field(default_factory=dict, description="Stop when a reported metric reaches a value.")
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> Stop:
+        if not (self.env_steps or self.iterations or self.time_s or self.metric):
+            raise ValueError("at least one of env_steps, iterations, time_s or metric is required")
+        return self
+
+
+class SearchDimension(_Strict):
+    """One axis of a Tune search space. Exactly one of the fields is set."""
+
+    grid: list[Any] | None = Field(None, min_length=1)
+    choice: list[Any] | None = Field(None, min_length=1)
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SearchDimension:
+        set_fields = [k for k in ("grid", "choice", "uniform", "loguniform", "randint") if getattr(self, k) is not None]
+        if len(set_fields) != 1:
+            raise ValueError(f"give exactly one of grid, choice, uniform, loguniform, randint (got {set_fields or 'none'})")
+        for kind in ("uniform", "loguniform", "randint"):
+            bounds = getattr(self, kind)
+            if bounds is not None and not bounds[0] < bounds[1]:
+                raise ValueError(f"{kind} bounds must be [low, high] with low < high (got {list(bounds)})")
+        if self.loguniform is not None and self.loguniform[0] <= 0:
+            raise ValueError("loguniform bounds must be > 0")
+        return self
+
+    def candidates(self) -> list[Any]:
+        """Values that must all make a valid spec (used to validate the space before running)."""
+        if self.grid is not None:
+            return list(self.grid)
+        if self.choice is not None:
+            return list(self.choice)
+        if self.randint is not None:
+            return [self.randint[0], self.randint[1] - 1]
+        return list(self.uniform or self.loguniform or ())
+
+
+class Scheduler(_Strict):
+    kind: Literal["fifo", "asha", "pbt"] = "fifo"
+    # ASHA
+    grace_period: int = Field(1, ge=1, description="ASHA: iterations before a trial can be stopped.")
+    reduction_factor: float = Field(3.0, gt=1)
+    max_t: int = Field(100, ge=1, description="ASHA: the most iterations a trial runs.")
+    # PBT
+    perturbation_interval: int = Field(5, ge=1, description="PBT: iterations between exploit/explore steps.")
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)
+
+
+class TuneSection(_Strict):
+    search_space: dict[str, SearchDimension] = Field(
+        default_factory=dict, description="Dotted spec field → axis, e.g. algorithm.config.lr: {loguniform: [1e-4, 1e-3]}."
+    )
+    num_samples: int = Field(1, ge=1, description="Samples of the random axes (grid axes multiply).")
+    scheduler: Scheduler = Field(default_factory=Scheduler)
+    metric: str = Field("env_runners/episode_return_mean", min_length=1)
+    mode: Literal["max", "min"] = "max"
+
+
+class Checkpointing(_Strict):
+    every_iterations: int = Field(10, ge=1, description="Checkpoint cadence in training iterations.")
+    num_to_keep: int | None = Field(2, ge=1, description="Checkpoints kept per trial (None: all).")
+
+
+class Failure(_Strict):
+    max_failures: int = Field(2, ge=-1, description="Restarts of a crashed trial from its last checkpoint (-1: unlimited).")
+
+
+class Tracking(_Strict):
+    mlflow_uri: str | None = Field(None, description="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else a sqlite store in the runs folder).")
+    experiment: str | None = Field(None, description="MLflow experiment name (default: the spec name).")
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._/-]*$")
+
+
+class ExperimentSpec(_Strict):
+    name: str = Field(description="Experiment name, e.g. ppo/cartpole.")
+    description: str = ""
+    algorithm: AlgorithmSection
+    env: EnvSection
+    resources: Resources = Field(default_factory=Resources)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="One trial per seed (a sweep axis).")
+    stop: Stop
+    tune: TuneSection = Field(default_factory=TuneSection)
+    checkpoint: Checkpointing = Field(default_factory=Checkpointing)
+    failure: Failure = Field(default_factory=Failure)
+    tracking: Tracking = Field(default_factory=Tracking)
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use lower-case letters, digits and . _ / - (e.g. ppo/cartpole)")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct (got {value})")
+        if any(s < 0 for s in value):
+            raise ValueError(f"seeds must be >= 0 (got {value})")
+        return value
+
+    def model_dump(self, **kwargs):
+        data = super().model_dump(**kwargs)
+        data["algorithm"] = self.algorithm.model_dump(**kwargs)
+        data["env"] = self.env.model_dump(**kwargs)
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def spec_hash(self) -> str:
+        """Hash of everything that defines the experiment (its name and description excluded)."""
+        payload = {k: v for k, v in self.to_dict().items() if k not in ("name", "description")}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Layering: preset or YAML file, then dotted overrides.
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`a.b.c=value` → ("a.b.c", value); the value is parsed as YAML (numbers, lists, true/null...)."""
+    if "=" not in text:
+        raise SpecError([f"override {text!r}: expected dotted.field=value"])
+    path, _, raw = text.partition("=")
+    path = path.strip()
+    if not path or any(not part for part in path.split(".")):
+        raise SpecError([f"override {text!r}: expected dotted.field=value"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise SpecError([f"{path}: value {raw!r} is not valid YAML ({err.problem})"]) from None
+    return path, value
+
+
+def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set data[a][b][c] = value for path a.b.c, creating dicts on the way."""
+    keys = path.split(".")
+    node = data
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise SpecError([f"{'.'.join(keys[: i + 1])}: is a {type(child).__name__}, cannot set {path} inside it"])
+        node = child
+    node[keys[-1]] = value
+
+
+def get_dotted(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for key in path.split("."):
+        node = node[key]
+    return node
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError([f"{path}: not valid YAML: {err}"]) from None
+    if not isinstance(data, dict):
+        raise SpecError([f"{path}: expected a mapping at the top level, got {type(data).__name__}"])
+    return data
+
+
+def base_dict(name_or_file: str) -> dict[str, Any]:
+    """The starting layer: a YAML file (which may name a preset under `preset:`) or a preset name."""
+    path = Path(name_or_file)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise SpecError([f"{name_or_file}: no such spec file"])
+        data = _read_yaml(path)
+        preset_name = data.pop("preset", None)
+        if preset_name is None:
+            return data
+        merged = _preset_dict(preset_name, field="preset")
+        _deep_merge(merged, data)
+        return merged
+    return _preset_dict(name_or_file, field="experiment")
+
+
+def _preset_dict(name: Any, *, field: str) -> dict[str, Any]:
+    if not isinstance(name, str):
+        raise SpecError([f"{field}: expected a preset name, got {name!r}"])
+    try:
+        return presets.spec_dict(name)
+    except KeyError as err:
+        raise SpecError([f"{field}: {err.args[0]}"]) from None
+
+
+def _deep_merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def load_spec(name_or_file: str, overrides: list[str] | tuple[str, ...] = (), *, smoke: bool = False) -> ExperimentSpec:
+    """Preset or file, then overrides, then (optionally) the smoke profile; validated as a whole."""
+    data = base_dict(name_or_file)
+    for text in overrides:
+        path, value = parse_override(text)
+        set_dotted(data, path, value)
+    if smoke:
+        data = smoke_dict(data)
+    return validate(data)
+
+
+def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
+    """The same experiment on tiny sizes: the real code path, done in well under a minute."""
+    data = copy.deepcopy(data)
+    # Validate first so a broken spec is reported as such, not as a smoke problem.
+    spec = validate(data)
+    algo_smoke = algorithms.get(spec.algorithm.name).smoke
+    env_smoke = environments.get(spec.env.name).smoke
+    data.setdefault("algorithm", {}).setdefault("config", {}).update(copy.deepcopy(algo_smoke))
+    data.setdefault("env", {})
+    data["env"]["config"] = {**(data["env"].get("config") or {}), **copy.deepcopy(env_smoke)}
+    data["seeds"] = spec.seeds[:1]
+    data["stop"] = {"iterations": 2}
+    data["checkpoint"] = {"every_iterations": 1, "num_to_keep": 1}
+    # One trial: each search axis collapses to its first candidate value.
+    for path, dim in spec.tune.search_space.items():
+        set_dotted(data, path, dim.candidates()[0])
+    data["tune"] = {**(data.get("tune") or {}), "search_space": {}, "num_samples": 1, "scheduler": {"kind": "fifo"}}
+    profile = spec.resources.profile
+    data["resources"] = {"profile": "local-gpu" if profile.endswith("gpu") and _has_gpu() else "local-cpu",
+                         "num_env_runners": 0, "num_learners": 0}
+    return data
+
+
+def validate(data: Any) -> ExperimentSpec:
+    """Validate a whole spec dict, or raise SpecError listing every problem with its field path."""
+    if not isinstance(data, dict):
+        raise SpecError([f"spec: expected a mapping, got {type(data).__name__}"])
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_errors(err)) from None
+    problems = _check_search_space(spec, data) + _check_resources(spec)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def _check_search_space(spec: ExperimentSpec, data: dict[str, Any]) -> list[str]:
+    problems = []
+    resolved = spec.to_dict()
+    for path, dim in spec.tune.search_space.items():
+        field = f"tune.search_space.{path}"
+        if path.split(".")[0] in ("name", "description", "seeds", "tune"):
+            problems.append(f"{field}: cannot search over {path.split('.')[0]} (seeds are their own axis: use `seeds`)")
+            continue
+        try:
+            get_dotted(resolved, path)
+        except (KeyError, TypeError):
+            problems.append(f"{field}: {path} is not a field of this spec")
+            continue
+        for value in dim.candidates():
+            trial = copy.deepcopy(data)
+            set_dotted(trial, path, value)
+            trial.get("tune", {}).pop("search_space", None)
+            try:
+                ExperimentSpec.model_validate(trial)
+            except ValidationError as err:
+                detail = "; ".join(_format_errors(err))
+                problems.append(f"{field}: value {value!r} is invalid ({detail})")
+    return problems
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # pragma: no cover - torch is a dependency; be safe in odd environments
+        return False
+
+
+def _check_resources(spec: ExperimentSpec) -> list[str]:
+    res = spec.resources
+    problems = []
+    if res.profile == "local-gpu" and not _has_gpu():
+        problems.append("resources.profile: local-gpu needs a CUDA GPU on this machine and none is visible (use local-cpu)")
+    if res.num_gpus_per_learner and res.profile in ("local-cpu", "cluster-cpu"):
+        problems.append(f"resources.num_gpus_per_learner: {res.profile} has no GPUs; use a *-gpu profile or 0")
+    return problems
+
+
+def _format_errors(err: ValidationError, prefix: tuple = ()) -> list[str]:
+    lines = []
+    model = _model_named(err.title)
+    for e in err.errors(include_url=False):
+        loc = tuple(e["loc"])
+        inner = (e.get("ctx") or {}).get("error")
+        if isinstance(inner, _FieldProblem):
+            loc = loc + (inner.field,)
+            if isinstance(inner.problem, ValidationError):
+                lines.extend(_format_errors(inner.problem, prefix + loc))
+                continue
+            e = {**e, "msg": inner.problem}
+        field = ".".join(str(p) for p in prefix + loc) or "spec"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown field{_allowed_hint(model, loc)}"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        elif "input" in e and e["type"] not in ("value_error", "assertion_error"):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"{field}: {msg}")
+    return lines
+
+
+def _model_named(title: str) -> Any:
+    """The pydantic class a ValidationError came from (nested configs are validated on their own)."""
+    pending = [BaseModel]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == title:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+def _allowed_hint(model: Any, loc: tuple) -> str:
+    """For an unknown field, name the fields that are allowed at that place."""
+    for key in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(key)
+        if field is None:
+            return ""
+        model = field.annotation
+    fields = getattr(model, "model_fields", None)
+    return f"; expected one of: {', '.join(fields)}" if fields else ""

@@ -1,0 +1,241 @@
+"""MLflow tracking: one parent run per experiment, one child run per Tune trial.
+
+The driver writes params, tags and metrics (a Tune callback: one writer, no races). Trials write their
+own artifacts (exported weights, method pictures) into their child run, found by the trial-id tag; the
+tracking URI reaches them in the trial config, so it works on any cluster, not only where environment
+variables happen to be inherited.
+
+Crash safety: runs are found again by tags, never created twice, and a metric step already logged is
+never logged again — after a resume, the results Tune replays from the last checkpoint are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform as _stdlib_platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from ray.tune import Callback
+
+from armillary.platform import metrics as metric_names
+from armillary.platform.spec import ExperimentSpec
+
+TAG_RUN_DIR = "armillary.run_dir"
+TAG_TRIAL = "armillary.trial_id"
+TAG_PARENT = "mlflow.parentRunId"
+ITERATION_KEY = "training_iteration"
+
+
+def default_tracking_uri(runs_root: Path) -> str:
+    return f"sqlite:///{(runs_root / 'mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(spec: ExperimentSpec, runs_root: Path) -> str:
+    """The spec's URI, else $MLFLOW_TRACKING_URI, else the embedded sqlite store in the runs folder."""
+    return spec.tracking.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(uri: str, name: str, runs_root: Path) -> str:
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # With the embedded store, keep artifacts beside it (MLflow would otherwise write to ./mlruns).
+    location = (runs_root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # created concurrently by another driver
+        return client.get_experiment_by_name(name).experiment_id
+
+
+def flatten_params(spec_dict: Mapping[str, Any]) -> dict[str, str]:
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in metric_names.flatten(spec_dict).items()}
+
+
+def provenance(spec: ExperimentSpec, repo_root: Path) -> dict[str, Any]:
+    """What produced a run: code version, package versions, spec hash, command."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(repo_root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    from importlib import metadata
+
+    versions = {}
+    for package in ("armillary", "ray", "torch", "gymnasium", "mlflow", "transformers", "ale-py", "dm-control", "mujoco"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "versions": versions,
+        "python": sys.version.split()[0],
+        "os": _stdlib_platform.platform(),
+        "spec_hash": spec.spec_hash(),
+        "command": " ".join(sys.argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run_tags(spec: ExperimentSpec, prov: Mapping[str, Any]) -> dict[str, str]:
+    tags = {
+        "armillary.algorithm": spec.algorithm.name,
+        "armillary.env": spec.env.name,
+        "armillary.preset": spec.name,
+        "armillary.spec_hash": prov["spec_hash"],
+        "armillary.git_commit": str(prov["git_commit"]),
+        "armillary.git_dirty": str(prov["git_dirty"]),
+    }
+    tags.update({f"armillary.version.{k}": str(v) for k, v in prov["versions"].items()})
+    return tags
+
+
+def start_parent_run(uri: str, experiment_id: str, run_dir: Path, spec: ExperimentSpec, prov: Mapping[str, Any]) -> str:
+    """The experiment's parent run: found again by its run-dir tag on resume, else created."""
+    client = _client(uri)
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG_RUN_DIR}` = '{run_dir}' and tags.`armillary.kind` = 'experiment'"
+    )
+    if found:
+        run_id = found[0].info.run_id
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    run = client.create_run(experiment_id, run_name=run_dir.name,
+                            tags={**run_tags(spec, prov), TAG_RUN_DIR: str(run_dir), "armillary.kind": "experiment"})
+    _log_params(client, run.info.run_id, flatten_params(spec.to_dict()))
+    client.log_text(run.info.run_id, spec.to_yaml(), "spec.yaml")
+    client.log_text(run.info.run_id, json.dumps(prov, indent=2), "provenance.json")
+    return run.info.run_id
+
+
+def finish_parent_run(uri: str, run_id: str, ok: bool) -> None:
+    _client(uri).set_terminated(run_id, status="FINISHED" if ok else "FAILED")
+
+
+def _log_params(client, run_id: str, params: Mapping[str, str]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, v[:6000]) for k, v in params.items()]
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run_id, params=items[start : start + 100])
+
+
+class MlflowTrialCallback(Callback):
+    """Driver-side: one child run per trial, metrics against env steps, each step logged once."""
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str, run_dir: Path, spec_dict: dict, tags: dict):
+        self.uri = uri
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.run_dir = str(run_dir)
+        self.spec_dict = spec_dict
+        self.tags = tags
+        self._client = None
+        self._runs: dict[str, str] = {}  # trial id → child run id
+        self._last_iteration: dict[str, int] = {}
+
+    def __getstate__(self):  # pickled into Tune's experiment state: keep no live client or caches
+        state = dict(self.__dict__)
+        state.update(_client=None, _runs={}, _last_iteration={})
+        return state
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = _client(self.uri)
+        return self._client
+
+    def _child_run(self, trial) -> str:
+        if trial.trial_id in self._runs:
+            return self._runs[trial.trial_id]
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG_TRIAL}` = '{trial.trial_id}' and tags.`{TAG_PARENT}` = '{self.parent_run_id}'",
+        )
+        if found:
+            run_id = found[0].info.run_id
+            history = self.client.get_metric_history(run_id, ITERATION_KEY)
+            self._last_iteration[trial.trial_id] = int(max((m.value for m in history), default=0))
+        else:
+            from armillary.platform.trainable import trial_spec
+
+            spec = trial_spec(self.spec_dict, trial.config)
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=str(trial),
+                tags={**self.tags, TAG_PARENT: self.parent_run_id, TAG_TRIAL: trial.trial_id, TAG_RUN_DIR: self.run_dir,
+                      "armillary.kind": "trial", "armillary.seed": str(trial.config.get("seed"))},
+            )
+            run_id = run.info.run_id
+            _log_params(self.client, run_id, flatten_params(spec.to_dict()))
+            self._last_iteration[trial.trial_id] = 0
+        self._runs[trial.trial_id] = run_id
+        return run_id
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        run_id = self._child_run(trial)
+        self.client.update_run(run_id, status="RUNNING")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        from mlflow.entities import Metric
+
+        run_id = self._child_run(trial)
+        step_iteration = int(result.get(ITERATION_KEY, 0))
+        if step_iteration <= self._last_iteration.get(trial.trial_id, 0):
+            return  # already logged before a crash: Tune replays results after the last checkpoint
+        env_steps = int(result.get(metric_names.ENV_STEPS, 0) or 0)
+        now = int(time.time() * 1000)
+        logged = []
+        for key, value in result.items():
+            # Namespaced figures (RLlib's and ours); Tune's own bookkeeping keys are left out.
+            if "/" not in key and key not in (ITERATION_KEY, "time_total_s"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            logged.append(Metric(key, float(value), now, env_steps))
+        for start in range(0, len(logged), 1000):
+            self.client.log_batch(run_id, metrics=logged[start : start + 1000])
+        self._last_iteration[trial.trial_id] = step_iteration
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.client.set_terminated(self._child_run(trial), status="FINISHED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.client.set_terminated(self._child_run(trial), status="FAILED")
+
+
+# ------------------------------------------------------------------------------------------------
+# Trial side (inside a Ray worker).
+
+
+def log_trial_artifacts(tracking: Mapping[str, str], trial_id: str, folder: Path, artifact_path: str | None = None) -> bool:
+    """Log a folder into this trial's child run. Returns False if the run cannot be found."""
+    client = _client(tracking["uri"])
+    for _ in range(30):  # the driver creates the child run when the trial starts; allow for a slow driver
+        found = client.search_runs(
+            [tracking["experiment_id"]],
+            filter_string=f"tags.`{TAG_TRIAL}` = '{trial_id}' and tags.`{TAG_PARENT}` = '{tracking['parent_run_id']}'",
+        )
+        if found:
+            client.log_artifacts(found[0].info.run_id, str(folder), artifact_path)
+            return True
+        time.sleep(1)
+    return False

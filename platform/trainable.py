@@ -1,0 +1,115 @@
+"""What one Tune trial runs: build the algorithm from the spec, restore, train, checkpoint, export.
+
+A trial's Tune config is {"spec": resolved spec dict, "seed": int, "overrides": {dotted field: value},
+"tracking": {...}}; the search space and PBT mutate only "overrides", so every trial is an ordinary
+valid spec (the same one its MLflow run records).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from armillary.platform import metrics
+from armillary.platform.spec import ExperimentSpec, set_dotted, validate
+
+
+def trial_spec(spec_dict: Mapping[str, Any], trial_config: Mapping[str, Any]) -> ExperimentSpec:
+    """The complete spec of one trial: the experiment's spec with its seed and sampled overrides."""
+    data = copy.deepcopy(dict(spec_dict))
+    for path, value in (trial_config.get("overrides") or {}).items():
+        set_dotted(data, path, value)
+    data["seeds"] = [int(trial_config["seed"])]
+    data.setdefault("tune", {})["search_space"] = {}
+    return validate(data)
+
+
+def _stop_reached(spec: ExperimentSpec, summary: Mapping[str, float], iteration: int, elapsed_s: float) -> bool:
+    stop = spec.stop
+    if stop.iterations and iteration >= stop.iterations:
+        return True
+    if stop.env_steps and summary.get(metrics.ENV_STEPS, 0) >= stop.env_steps:
+        return True
+    if stop.time_s and elapsed_s >= stop.time_s:
+        return True
+    return any(summary.get(name, float("-inf")) >= target for name, target in stop.metric.items())
+
+
+def export_policy(algo, spec: ExperimentSpec, folder: Path) -> None:
+    """The trained weights as plain torch state_dicts + JSON metadata, loadable without Ray or RLlib."""
+    import torch
+
+    from armillary.algorithms import registry as algorithms
+
+    entry = algorithms.get(spec.algorithm.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    modules = {}
+    for module_id in entry.policy_modules:
+        module = algo.get_module(module_id)
+        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        torch.save(state, folder / f"{module_id}.pt")
+        modules[module_id] = {"class": f"{type(module).__module__}.{type(module).__qualname__}",
+                              "parameters": int(sum(v.numel() for v in state.values()))}
+    meta = {"spec": spec.to_dict(), "modules": modules, "iteration": algo.iteration,
+            "env_steps": algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"), default=0)}
+    (folder / "policy.json").write_text(json.dumps(meta, indent=2, default=str))
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    spec = trial_spec(config["spec"], config)
+    tracking = config.get("tracking") or {}
+    if tracking.get("uri"):
+        os.environ["MLFLOW_TRACKING_URI"] = tracking["uri"]
+
+    from armillary.platform.rllib_config import build_algorithm_config
+
+    algo = build_algorithm_config(spec, spec.seeds[0]).build_algo()
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            algo.restore_from_path(folder)
+
+    context = tune.get_context()
+    trial_id = context.get_trial_id() or "local"
+    gauges = metrics.RayMetrics({"experiment": spec.name, "trial": trial_id, "algorithm": spec.algorithm.name,
+                                 "env": spec.env.name})
+    previous_steps = None
+    started = time.monotonic()  # stop.time_s counts this attempt's wall-clock time
+    while True:
+        result = algo.train()
+        summary = metrics.summarize(result, previous_steps)
+        previous_steps = summary[metrics.ENV_STEPS]
+        gauges.publish(summary, spec.algorithm.name, algo.iteration)
+        done = _stop_reached(spec, summary, algo.iteration, time.monotonic() - started)
+        if done or algo.iteration % spec.checkpoint.every_iterations == 0:
+            with tempfile.TemporaryDirectory() as folder:
+                algo.save_to_path(folder)
+                tune.report(summary, checkpoint=tune.Checkpoint.from_directory(folder))
+        else:
+            tune.report(summary)
+        if done:
+            break
+
+    _finish(algo, spec, tracking, trial_id, Path(context.get_trial_dir() or tempfile.mkdtemp()))
+    algo.stop()
+
+
+def _finish(algo, spec: ExperimentSpec, tracking: Mapping[str, str], trial_id: str, trial_dir: Path) -> None:
+    """Export the final weights (and method pictures) and log them into the trial's MLflow run."""
+    from armillary.algorithms import registry as algorithms
+    from armillary.platform.tracking import log_trial_artifacts
+
+    export = trial_dir / "export"
+    export_policy(algo, spec, export / "policy")
+    hook = algorithms.get(spec.algorithm.name).final_artifacts
+    if hook is not None:
+        hook(algo, export / "figures")
+    if tracking.get("uri") and not log_trial_artifacts(tracking, trial_id, export):
+        print(f"warning: no MLflow run found for trial {trial_id}; artifacts stay in {export}")
