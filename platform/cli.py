@@ -13,6 +13,9 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # dm_control (imported by RLlib) otherwise looks for a display
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's table with our columns, not a flood of dicts
+# Ray 2.60 clusters use token authentication by default. Clients must say so before Ray is imported
+# (the mode is read once); they then read the token file. Export RAY_AUTH_MODE=disabled to opt out.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 EXIT_INVALID = 2
 
@@ -40,7 +43,9 @@ def connect_ray(address: str | None = None, *, dashboard: bool = True) -> None:
     kwargs = {}
     if os.environ.get("ARMILLARY_METRICS_EXPORT_PORT"):
         kwargs["_metrics_export_port"] = int(os.environ["ARMILLARY_METRICS_EXPORT_PORT"])
-    context = ray.init(include_dashboard=dashboard, dashboard_host="127.0.0.1",
+    # address="local": always a fresh Ray for this process. A bare ray.init() would join whatever cluster
+    # `ray start` last recorded on this machine, even a dead one.
+    context = ray.init(address="local", include_dashboard=dashboard, dashboard_host="127.0.0.1",
                        runtime_env={"env_vars": {"MUJOCO_GL": "egl"}}, **kwargs)
     if dashboard and context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}")

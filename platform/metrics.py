@@ -22,12 +22,12 @@ _DROP_PARTS = ("timer", "_throughput", "throughput_since", "weights_seq_no", "co
                "num_env_runners_dropped")
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}/"))
+            flat.update(flatten(value, f"{name}{sep}", sep))
         else:
             flat[name] = value
     return flat

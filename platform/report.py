@@ -27,7 +27,7 @@ def trial_results(run_dir: Path) -> list[dict[str, Any]]:
         for line in result_file.read_text().splitlines():
             if line.strip():
                 row = json.loads(line)
-                rows[int(row.get("training_iteration", len(rows) + 1))] = row  # a replayed iteration replaces
+                rows.setdefault(int(row.get("training_iteration", len(rows) + 1)), row)  # first-logged wins, as in MLflow
         params_file = result_file.parent / "params.json"
         config = json.loads(params_file.read_text()) if params_file.exists() else {}
         trials.append({"dir": result_file.parent, "config": config, "rows": [rows[k] for k in sorted(rows)]})
@@ -143,8 +143,8 @@ def diff_runs(run_a: Path, run_b: Path) -> str:
         spec = yaml.safe_load((run / "spec.yaml").read_text())
         prov_file = run / "provenance.json"
         prov = json.loads(prov_file.read_text()) if prov_file.exists() else {}
-        return {**{f"spec.{k}": v for k, v in metric_names.flatten(spec).items()},
-                **{f"provenance.{k}": v for k, v in metric_names.flatten(prov).items()}}
+        return {**{f"spec.{k}": v for k, v in metric_names.flatten(spec, sep=".").items()},
+                **{f"provenance.{k}": v for k, v in metric_names.flatten(prov, sep=".").items()}}
 
     a, b = load(run_a), load(run_b)
     keys = sorted(set(a) | set(b))

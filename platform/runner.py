@@ -101,9 +101,11 @@ def _scheduler(spec: ExperimentSpec):
         return ASHAScheduler(metric=metric, mode=mode, time_attr="training_iteration", grace_period=sched.grace_period,
                              reduction_factor=sched.reduction_factor, max_t=sched.max_t)
     if sched.kind == "pbt":
-        mutations = {"overrides": {path: space for path, space in _search_space(spec).items()}}
-        if not mutations["overrides"]:
-            raise SpecError(["tune.scheduler.kind: pbt needs a tune.search_space to mutate"])
+        # PBT resamples from distributions or picks from lists; a grid axis becomes a list to pick from.
+        mutations = {"overrides": {
+            path: (dim.grid or dim.choice) if (dim.grid or dim.choice) else _search_space(spec)[path]
+            for path, dim in spec.tune.search_space.items()
+        }}
         return PopulationBasedTraining(metric=metric, mode=mode, time_attr="training_iteration",
                                        perturbation_interval=sched.perturbation_interval,
                                        quantile_fraction=sched.quantile_fraction, hyperparam_mutations=mutations)
@@ -180,6 +182,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
             ),
         )
     results = tuner.fit()
+    drop_replayed_results(tune_dir)
     errors = results.num_errors
     ok = errors == 0
     if ok:
@@ -193,6 +196,42 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     tracking.finish_parent_run(uri, parent_run_id, ok)
     return RunOutcome(run_dir=run_dir, ok=ok, resumed=resumed_from is not None, num_trials=len(results),
                       num_errors=errors, parent_run_id=parent_run_id, tracking_uri=uri)
+
+
+def drop_replayed_results(tune_dir: Path) -> None:
+    """Keep each training iteration once in Tune's result files, as in MLflow.
+
+    A trial restored from a checkpoint (after a crash of its worker or of the driver) re-runs the
+    iterations after that checkpoint, and Tune appends their results again. MLflow cannot delete a
+    metric point, so the first-logged value stays there; Tune's files keep the same first value.
+    """
+    import csv
+
+    for trial_dir in tune_dir.glob("*/"):
+        result_file = trial_dir / "result.json"
+        if result_file.is_file():
+            seen, kept = set(), []
+            for line in result_file.read_text().splitlines():
+                if not line.strip():
+                    continue
+                iteration = json.loads(line).get("training_iteration")
+                if iteration not in seen:
+                    seen.add(iteration)
+                    kept.append(line)
+            result_file.write_text("".join(f"{line}\n" for line in kept))
+        progress = trial_dir / "progress.csv"
+        if progress.is_file():
+            with progress.open(newline="") as handle:
+                rows = list(csv.reader(handle))
+            if rows and "training_iteration" in rows[0]:
+                column = rows[0].index("training_iteration")
+                seen, kept = set(), [rows[0]]
+                for row in rows[1:]:
+                    if len(row) > column and row[column] not in seen:
+                        seen.add(row[column])
+                        kept.append(row)
+                with progress.open("w", newline="") as handle:
+                    csv.writer(handle).writerows(kept)
 
 
 def _trainable():

@@ -176,6 +176,13 @@ class TuneSection(_Strict):
     mode: Literal["max", "min"] = "max"
 
 
+    @model_validator(mode="after")
+    def _pbt_has_something_to_mutate(self) -> TuneSection:
+        if self.scheduler.kind == "pbt" and not self.search_space:
+            raise ValueError("scheduler pbt needs a search_space to mutate")
+        return self
+
+
 class Checkpointing(_Strict):
     every_iterations: int = Field(10, ge=1, description="Checkpoint cadence in training iterations.")
     num_to_keep: int | None = Field(2, ge=1, description="Checkpoints kept per trial (None: all).")
@@ -256,7 +263,24 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
         raise SpecError([f"{path}: value {raw!r} is not valid YAML ({err.problem})"]) from None
-    return path, value
+    return path, _float_if_numeric(value)
+
+
+def _float_if_numeric(value: Any) -> Any:
+    """YAML 1.1 reads `1e-4` (no dot) as a string; researchers mean a number."""
+    if isinstance(value, str):
+        try:
+            return float(value) if _SCIENTIFIC.match(value) else value
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return [_float_if_numeric(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _float_if_numeric(v) for k, v in value.items()}
+    return value
+
+
+_SCIENTIFIC = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
 
 
 def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
@@ -282,7 +306,7 @@ def get_dotted(data: dict[str, Any], path: str) -> Any:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _float_if_numeric(yaml.safe_load(path.read_text()))
     except yaml.YAMLError as err:
         raise SpecError([f"{path}: not valid YAML: {err}"]) from None
     if not isinstance(data, dict):
@@ -387,7 +411,7 @@ def _check_search_space(spec: ExperimentSpec, data: dict[str, Any]) -> list[str]
         for value in dim.candidates():
             trial = copy.deepcopy(data)
             set_dotted(trial, path, value)
-            trial.get("tune", {}).pop("search_space", None)
+            trial.pop("tune", None)  # each candidate is checked as a plain spec
             try:
                 ExperimentSpec.model_validate(trial)
             except ValidationError as err:

@@ -61,7 +61,9 @@ def ensure_experiment(uri: str, name: str, runs_root: Path) -> str:
 
 
 def flatten_params(spec_dict: Mapping[str, Any]) -> dict[str, str]:
-    return {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in metric_names.flatten(spec_dict).items()}
+    """Spec fields as MLflow params, named by their dotted paths (the same names overrides use)."""
+    flat = metric_names.flatten(spec_dict, sep=".")
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in flat.items()}
 
 
 def provenance(spec: ExperimentSpec, repo_root: Path) -> dict[str, Any]:
