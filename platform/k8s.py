@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-if TYPE_CHECKING:  # keep this module importable without pydantic models being built
+if TYPE_CHECKING:  # for annotations only; the functions import what they use when called
     from armillary.platform.spec import ExperimentSpec
 
 # Must equal the Ray in the image (docker/Dockerfile's base tag) and in pyproject.toml; tests check both.
@@ -157,9 +157,9 @@ def head_group(image: str) -> dict[str, Any]:
 def worker_group(kind: str, image: str, *, replicas: int, min_replicas: int, max_replicas: int) -> dict[str, Any]:
     """The CPU ("cpu") or GPU ("gpu") worker group; the GPU one asks for whole GPUs, tolerates the
     GPU taint, selects GPU nodes and is removed sooner when idle."""
-    gpu = kind == "gpu"
     if kind not in ("cpu", "gpu"):
         raise ValueError(f"worker group kind must be 'cpu' or 'gpu', got {kind!r}")
+    gpu = kind == "gpu"
     ports = [{"name": "metrics", "containerPort": 8080}]
     amounts = GPU_WORKER_RESOURCES if gpu else CPU_WORKER_RESOURCES
     group: dict[str, Any] = {
@@ -361,8 +361,25 @@ def render_rayjob(
     return header + dump_yaml([job])
 
 
+class _KubeDumper(yaml.SafeDumper):
+    """PyYAML (YAML 1.1) leaves a string like 1e234567 unquoted, but kubectl's YAML 1.2 parser reads it
+    as a number, and a label value that is a number is rejected. Quote such strings."""
+
+
+_NUMBER_LIKE = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def _quote_number_like(dumper: yaml.SafeDumper, value: str):
+    style = "'" if _NUMBER_LIKE.fullmatch(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_KubeDumper.add_representer(str, _quote_number_like)
+
+
 def dump_yaml(documents: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(copy.deepcopy(documents), sort_keys=False, width=1_000_000, explicit_start=True)
+    return yaml.dump_all(copy.deepcopy(documents), Dumper=_KubeDumper, sort_keys=False, width=1_000_000,
+                         explicit_start=True)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -387,16 +404,17 @@ def dashboards_configmap(dashboards: dict[str, str]) -> dict[str, Any]:
     }
 
 
-class _LiteralDumper(yaml.SafeDumper):
-    """Writes multi-line strings as `|` blocks, so embedded JSON stays readable in the ConfigMap."""
+class _LiteralDumper(_KubeDumper):
+    """Also writes multi-line strings as `|` blocks, so embedded JSON stays readable in the ConfigMap."""
 
 
-def _str_representer(dumper: yaml.SafeDumper, value: str):
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+def _literal_blocks(dumper: yaml.SafeDumper, value: str):
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return _quote_number_like(dumper, value)
 
 
-_LiteralDumper.add_representer(str, _str_representer)
+_LiteralDumper.add_representer(str, _literal_blocks)
 
 
 def render_dashboards_configmap(dashboards: dict[str, str]) -> str:

@@ -1,0 +1,79 @@
+"""The CLI's commands that need no running experiment."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from armillary.platform import cli
+from armillary.platform.report import diff_runs, mean_ci, report_run
+
+from conftest import REPO_ROOT
+
+
+def test_list_shows_presets_algorithms_and_environments(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("ppo/cartpole", "ppo/atari-pong", "ppo/dmc-walker-walk", "dqn/cartpole", "CartPole-v1",
+                     "four-rooms-small", "dmc-walker-walk", "atari-pong"):
+        assert expected in out, expected
+
+
+def test_validate_ok_and_invalid(capsys, tmp_path):
+    assert cli.main(["validate", "ppo/cartpole", "algorithm.config.lr=1e-3", "--show"]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out and "lr: 0.001" in out
+    assert cli.main(["validate", "ppo/cartpole", "algorithm.config.nope=1"]) == cli.EXIT_INVALID
+    assert "algorithm.config.nope" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    out = subprocess.run([sys.executable, "-m", "armillary.platform.cli", "validate", "dqn/cartpole"],
+                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def _fake_run(folder, lr, rows_per_seed):
+    """A run folder in the layout the runner writes, with result.json rows for two seeds."""
+    import yaml
+
+    from armillary.platform.spec import load_spec
+
+    spec = load_spec("ppo/cartpole", [f"algorithm.config.lr={lr}"])
+    folder.mkdir(parents=True)
+    (folder / "spec.yaml").write_text(spec.to_yaml())
+    (folder / "provenance.json").write_text(json.dumps({"git_commit": f"commit-{lr}", "versions": {"ray": "2.60.0"}}))
+    for seed, returns in rows_per_seed.items():
+        trial = folder / "tune" / f"trial_{seed}"
+        trial.mkdir(parents=True)
+        (trial / "params.json").write_text(json.dumps({"seed": seed, "overrides": {}, "spec": yaml.safe_load(spec.to_yaml())}))
+        lines = [json.dumps({"training_iteration": i + 1, "env_runners/num_env_steps_sampled_lifetime": 1000 * (i + 1),
+                             "env_runners/episode_return_mean": r}) for i, r in enumerate(returns)]
+        (trial / "result.json").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_diff_names_what_differs(tmp_path):
+    a = _fake_run(tmp_path / "a", 1e-3, {0: [1, 2]})
+    b = _fake_run(tmp_path / "b", 1e-4, {0: [1, 2]})
+    text = diff_runs(a, b)
+    assert "spec.algorithm.config.lr" in text and "provenance.git_commit" in text
+    assert "spec.algorithm.config.gamma" not in text  # equal fields are counted, not listed
+    assert "2 field(s) differ" in text
+
+
+def test_report_draws_mean_and_ci_over_seeds(tmp_path):
+    run = _fake_run(tmp_path / "run", 1e-3, {0: [10, 20, 30], 1: [20, 30, 50]})
+    paths = report_run(run, log_to_mlflow=False)
+    assert [p.name for p in paths] == ["return.png"] and paths[0].stat().st_size > 1000
+
+
+def test_mean_ci_matches_a_hand_computation():
+    import numpy as np
+
+    x = np.array([0.0, 1.0])
+    grid, mean, half = mean_ci([(x, np.array([0.0, 2.0])), (x, np.array([2.0, 4.0]))], points=2)
+    assert mean.tolist() == [1.0, 3.0]
+    # two seeds: sd = sqrt(2), sem = 1, t(0.975, 1) = 12.706
+    assert half == pytest.approx([12.706, 12.706], rel=1e-3)
