@@ -8,12 +8,12 @@ resources profile, so moving an experiment from a laptop to a cluster never chan
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel, ConfigDict
+
+from armillary.platform.catalog import Catalog
 
 if TYPE_CHECKING:  # keep this module importable without Ray
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -44,50 +44,29 @@ class AlgorithmEntry:
     final_artifacts: Callable[[Any, Any], None] | None = None
 
 
-_ALGORITHMS: dict[str, AlgorithmEntry] = {}
-
-_CATALOG = (
-    "armillary.algorithms.ppo.entry",
-    "armillary.algorithms.dqn.entry",
-    "armillary.algorithms.vic.entry",
-    "armillary.algorithms.disdain.entry",
-    "armillary.algorithms.rvic.entry",
+# Modules whose import registers algorithms (imported on first lookup).
+_CATALOG: Catalog[AlgorithmEntry] = Catalog(
+    "algorithm",
+    (
+        "armillary.algorithms.ppo.entry",
+        "armillary.algorithms.dqn.entry",
+        "armillary.algorithms.vic.entry",
+        "armillary.algorithms.disdain.entry",
+        "armillary.algorithms.rvic.entry",
+    ),
 )
-_catalog_loaded = False
 
 
 def register(entry: AlgorithmEntry) -> AlgorithmEntry:
-    if entry.name in _ALGORITHMS and _ALGORITHMS[entry.name] is not entry:
-        raise ValueError(f"algorithm {entry.name!r} is registered twice")
-    _ALGORITHMS[entry.name] = entry
-    return entry
-
-
-def _load_catalog() -> None:
-    global _catalog_loaded
-    if not _catalog_loaded:
-        for module in _CATALOG:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as err:
-                if err.name is None or not module.startswith(err.name):
-                    raise
-        _catalog_loaded = True
+    return _CATALOG.add(entry.name, entry)
 
 
 def names() -> list[str]:
-    _load_catalog()
-    return sorted(_ALGORITHMS)
+    return _CATALOG.names()
 
 
 def get(name: str) -> AlgorithmEntry:
-    _load_catalog()
-    try:
-        return _ALGORITHMS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _ALGORITHMS, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise KeyError(f"unknown algorithm {name!r}{hint}; registered: {', '.join(sorted(_ALGORITHMS))}") from None
+    return _CATALOG.get(name)
 
 
 def split_batch(total: int, num_learners: int) -> int:

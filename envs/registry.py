@@ -7,13 +7,13 @@ registers them with Ray in one place (armillary.platform.rllib_config).
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gymnasium as gym
 from pydantic import BaseModel, ConfigDict
+
+from armillary.platform.catalog import Catalog
 
 
 class EnvOptions(BaseModel):
@@ -39,52 +39,23 @@ class EnvEntry:
         return self.make(options)
 
 
-_ENVIRONMENTS: dict[str, EnvEntry] = {}
-
-# Modules whose import registers environments. Imported lazily so that `import armillary.envs.registry`
-# stays cheap and no environment library loads before it is needed.
-_CATALOG = (
-    "armillary.envs.classic",
-    "armillary.envs.gridworld",
-    "armillary.envs.atari",
-    "armillary.envs.dmc",
+# Modules whose import registers environments (imported on first lookup).
+_CATALOG: Catalog[EnvEntry] = Catalog(
+    "environment",
+    ("armillary.envs.classic", "armillary.envs.gridworld", "armillary.envs.atari", "armillary.envs.dmc"),
 )
-_catalog_loaded = False
 
 
 def register(entry: EnvEntry) -> EnvEntry:
-    if entry.name in _ENVIRONMENTS and _ENVIRONMENTS[entry.name] is not entry:
-        raise ValueError(f"environment {entry.name!r} is registered twice")
-    _ENVIRONMENTS[entry.name] = entry
-    return entry
-
-
-def _load_catalog() -> None:
-    global _catalog_loaded
-    if not _catalog_loaded:
-        for module in _CATALOG:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as err:
-                # Only tolerate a catalog module that does not exist yet, never a broken import inside one.
-                if err.name != module:
-                    raise
-        _catalog_loaded = True
+    return _CATALOG.add(entry.name, entry)
 
 
 def names() -> list[str]:
-    _load_catalog()
-    return sorted(_ENVIRONMENTS)
+    return _CATALOG.names()
 
 
 def get(name: str) -> EnvEntry:
-    _load_catalog()
-    try:
-        return _ENVIRONMENTS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _ENVIRONMENTS, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise KeyError(f"unknown environment {name!r}{hint}; registered: {', '.join(sorted(_ENVIRONMENTS))}") from None
+    return _CATALOG.get(name)
 
 
 def make(name: str, options: dict[str, Any] | None = None) -> gym.Env:

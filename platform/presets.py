@@ -8,10 +8,10 @@ folder registers its own presets in its `presets.py`; the catalog below imports 
 from __future__ import annotations
 
 import copy
-import difflib
-import importlib
 from dataclasses import dataclass
 from typing import Any
+
+from armillary.platform.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -23,51 +23,30 @@ class Preset:
     cluster_scale: bool = False
 
 
-_PRESETS: dict[str, Preset] = {}
-
-_CATALOG = (
-    "armillary.algorithms.ppo.presets",
-    "armillary.algorithms.dqn.presets",
-    "armillary.algorithms.vic.presets",
-    "armillary.algorithms.disdain.presets",
-    "armillary.algorithms.rvic.presets",
+# Modules whose import registers presets (imported on first lookup).
+_CATALOG: Catalog[Preset] = Catalog(
+    "preset",
+    (
+        "armillary.algorithms.ppo.presets",
+        "armillary.algorithms.dqn.presets",
+        "armillary.algorithms.vic.presets",
+        "armillary.algorithms.disdain.presets",
+        "armillary.algorithms.rvic.presets",
+    ),
 )
-_catalog_loaded = False
 
 
 def register(name: str, spec: dict[str, Any], description: str, *, cluster_scale: bool = False) -> Preset:
-    if name in _PRESETS:
-        raise ValueError(f"preset {name!r} is registered twice")
     preset = Preset(name=name, spec={"name": name, **spec}, description=description, cluster_scale=cluster_scale)
-    _PRESETS[name] = preset
-    return preset
-
-
-def _load_catalog() -> None:
-    global _catalog_loaded
-    if not _catalog_loaded:
-        _catalog_loaded = True
-        for module in _CATALOG:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as err:
-                if err.name is None or not module.startswith(err.name):
-                    raise
+    return _CATALOG.add(name, preset)
 
 
 def names() -> list[str]:
-    _load_catalog()
-    return sorted(_PRESETS)
+    return _CATALOG.names()
 
 
 def get(name: str) -> Preset:
-    _load_catalog()
-    try:
-        return _PRESETS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _PRESETS, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise KeyError(f"unknown preset {name!r}{hint}; registered: {', '.join(sorted(_PRESETS))}") from None
+    return _CATALOG.get(name)
 
 
 def spec_dict(name: str) -> dict[str, Any]:

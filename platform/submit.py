@@ -65,7 +65,8 @@ def submit(spec: ExperimentSpec, *, address: str, wait: bool = False, timeout_s:
     client = _client(address)
     with tempfile.TemporaryDirectory(prefix="armillary-job-") as staging:
         package = stage_package(Path(staging))
-        submission_id = client.submit_job(
+        submission_id = _submit_when_ready(
+            client,
             entrypoint=entrypoint(spec),
             runtime_env=job_runtime_env(spec, package),
             metadata={"armillary.experiment": spec.name, "armillary.spec_hash": spec.spec_hash()},
@@ -77,6 +78,19 @@ def submit(spec: ExperimentSpec, *, address: str, wait: bool = False, timeout_s:
     if not wait:
         return 0
     return follow(client, submission_id, timeout_s=timeout_s)
+
+
+def _submit_when_ready(client, *, agent_wait_s: float = 120.0, **job) -> str:
+    """Submit, waiting out a head whose job agent is still starting (a freshly started cluster)."""
+    deadline = time.monotonic() + agent_wait_s
+    while True:
+        try:
+            return client.submit_job(**job)
+        except RuntimeError as err:
+            if "No available agent" not in str(err) or time.monotonic() > deadline:
+                raise
+            print("The cluster's job agent is still starting; retrying ...", flush=True)
+            time.sleep(3)
 
 
 def follow(client, submission_id: str, timeout_s: float | None = None) -> int:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -212,10 +214,17 @@ def test_submit_to_a_real_ray_head_and_read_results_from_mlflow(tmp_path):
     runs = tmp_path / "runs"
     env = _env(runs)
     gcs_port, dashboard_port = _free_port(), _free_port()
+    # A short temp dir: Ray's unix sockets live under it, and socket paths are limited to ~107 bytes.
+    ray_temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    head_log = (tmp_path / "head.log").open("w")
     head = subprocess.Popen(
         ["ray", "start", "--head", f"--port={gcs_port}", f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
-         "--num-cpus=2", "--block", f"--temp-dir={tmp_path / 'ray'}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+         "--num-cpus=2", "--block", f"--temp-dir={ray_temp}",
+         # Every agent on its own free port: other Ray instances on this machine may hold the defaults.
+         f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+         f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+         f"--ray-client-server-port={_free_port()}"],
+        env=env, stdout=head_log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     address = f"http://127.0.0.1:{dashboard_port}"
     try:
@@ -226,7 +235,10 @@ def test_submit_to_a_real_ray_head_and_read_results_from_mlflow(tmp_path):
             except OSError:
                 return False
 
-        _wait_for(dashboard_up, 120, "the Ray head's dashboard")
+        try:
+            _wait_for(dashboard_up, 180, "the Ray head's dashboard")
+        except AssertionError:
+            raise AssertionError((tmp_path / "head.log").read_text()[-3000:]) from None
         out = subprocess.run([*ARMILLARY, "submit", "ppo/cartpole", "--smoke", "--address", address, "--wait"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
@@ -243,6 +255,8 @@ def test_submit_to_a_real_ray_head_and_read_results_from_mlflow(tmp_path):
             os.killpg(head.pid, signal.SIGKILL)  # anything of this head's still alive
         except ProcessLookupError:
             pass
+        head_log.close()
+        shutil.rmtree(ray_temp, ignore_errors=True)
 
     client, parents, children = _mlflow_trials(runs, "ppo/cartpole")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
