@@ -77,3 +77,12 @@ def test_mean_ci_matches_a_hand_computation():
     assert mean.tolist() == [1.0, 3.0]
     # two seeds: sd = sqrt(2), sem = 1, t(0.975, 1) = 12.706
     assert half == pytest.approx([12.706, 12.706], rel=1e-3)
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run_and_skips_a_completed_run(tmp_path, capsys):
+    assert cli.main(["resume", str(tmp_path)]) == cli.EXIT_INVALID
+    assert "not an Armillary run folder" in capsys.readouterr().err
+    run = _fake_run(tmp_path / "runs" / "ppo__cartpole" / "done", 1e-3, {0: [1.0]})
+    (run / "COMPLETED").write_text("yes")
+    assert cli.main(["resume", str(run)]) == 0
+    assert "already completed" in capsys.readouterr().out
