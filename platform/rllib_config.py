@@ -18,10 +18,15 @@ from armillary.algorithms import registry as algorithms  # noqa: E402
 from armillary.envs import registry as environments  # noqa: E402
 from armillary.platform.spec import ExperimentSpec  # noqa: E402
 
-# Defaults per profile, chosen with benchmarks/throughput.py (see README "Speed"): on a 2-core laptop
-# one sampling actor with a vector of envs keeps both cores busy while the learner runs in the trial.
+# Defaults per profile, chosen with benchmarks/throughput.py (see benchmarks/README.md). local-cpu: PPO on
+# cheap envs is bound by per-step Python overhead, not by the env, so the trial's own process samples a
+# vector of envs (one batched forward per 16 env steps) instead of an env-runner actor: PPO samples and
+# learns in turn, so a second process idles half the time, and a trial asking for one CPU lets Tune run two
+# seeds at once on a 2-core laptop. Not wider than 16: RLlib gives each env train_batch / num_envs steps per
+# iteration, so a wide vector shortens the rollouts that small (smoke-sized) batches learn from; 64 envs was
+# ~1.3x faster on CartPole but a 128-step batch then gave each env 2 steps. Other profiles: unmeasured here.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "local-cpu": {"num_env_runners": 1, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+    "local-cpu": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus_per_env_runner": 1,
                   "num_learners": 0, "num_gpus_per_learner": 0},
     "local-gpu": {"num_env_runners": 2, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
                   "num_learners": 0, "num_gpus_per_learner": 1},

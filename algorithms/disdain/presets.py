@@ -1,0 +1,56 @@
+"""DISDAIN presets: the authors' small Four Rooms setting (and its no-bonus baselines), Atari at scale."""
+
+from armillary.platform.presets import register
+
+# Settings found with benchmarks/skills_four_rooms.py (see algorithms/disdain/README.md).
+FOUR_ROOMS_SMALL = {
+    "num_skills": 24, "skill_length": 8, "ensemble_size": 2, "bonus_weight": 20.0, "gamma": 0.99,
+    "train_batch_size": 512, "minibatch_size": 128, "num_epochs": 4, "lr": 1e-3, "entropy_coeff": 0.003,
+    "discriminator_lr": 1e-2, "discriminator_hidden_sizes": [64], "evaluation_interval": 20,
+}
+
+register(
+    "disdain/four-rooms",
+    {
+        "algorithm": {"name": "disdain", "config": dict(FOUR_ROOMS_SMALL)},
+        "env": {"name": "four-rooms-small", "config": {"max_episode_steps": 8, "start": "fixed", "observation": "onehot"}},
+        "seeds": [0, 1, 2],
+        "stop": {"env_steps": 1_000_000},
+        "checkpoint": {"every_iterations": 50},
+    },
+    "DISDAIN on the authors' small Four Rooms (24 cells, N=24 skills, T=8, E=2, λ=20): effective skills vs steps.",
+)
+
+register(
+    "disdain/four-rooms-baseline",
+    {
+        "algorithm": {"name": "disdain", "config": {**FOUR_ROOMS_SMALL, "bonus_weight": 0.0}},
+        "env": {"name": "four-rooms-small", "config": {"max_episode_steps": 8, "start": "fixed", "observation": "onehot"}},
+        "seeds": [0, 1, 2],
+        "stop": {"env_steps": 1_000_000},
+        "checkpoint": {"every_iterations": 50},
+    },
+    "The no-bonus baseline of disdain/four-rooms: the same E=2 ensemble averaging, λ=0. (E=1, λ=0 is vic/four-rooms.)",
+)
+
+register(
+    "disdain/atari-pong",
+    {
+        "algorithm": {
+            "name": "disdain",
+            "config": {
+                "num_skills": 64, "skill_length": 32, "ensemble_size": 8, "bonus_weight": 20.0, "gamma": 0.99,
+                "train_batch_size": 8192, "minibatch_size": 512, "num_epochs": 4, "lr": 2.5e-4,
+                "entropy_coeff": 0.01, "hidden_sizes": [512, 256], "activation": "relu",
+                "discriminator_hidden_sizes": [256], "discriminator_lr": 1e-4, "evaluation_interval": 0,
+            },
+        },
+        "env": {"name": "atari-pong", "config": {"dim": 64, "framestack": 4}},
+        "resources": {"profile": "cluster-gpu"},
+        "seeds": [0, 1, 2],
+        "stop": {"env_steps": 20_000_000},
+        "checkpoint": {"every_iterations": 20},
+    },
+    "DISDAIN on Pong from pixels (64x64x4, flattened into MLPs): 64 skills of 32 agent steps, E=8. A cluster job.",
+    cluster_scale=True,
+)
