@@ -75,11 +75,8 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
 
 
 def _per_seed(lines: list[dict], variant: str) -> dict[int, list[tuple[int, float]]]:
-    seeds: dict[int, list[tuple[int, float]]] = {}
-    for line in lines:
-        if line["variant"] == variant:
-            seeds.setdefault(line["seed"], []).append((line["env_steps"], line["effective_skills"]))
-    return seeds
+    return {seed: [(line["env_steps"], line["effective_skills"]) for line in mine]
+            for seed, mine in _lines_per_seed(lines, variant).items()}
 
 
 def summarise(lines: list[dict], out: Path, eval_every_steps: int) -> str:
@@ -122,9 +119,24 @@ def summarise(lines: list[dict], out: Path, eval_every_steps: int) -> str:
         mean, half = mean_ci(last)
         cells.append(f"{mean:.1f} ± {half:.1f}")
         rows.append(f"| {variant} | " + " | ".join(cells) + " |")
+    # The same comparison without the discriminator: what the near-greedy skills do at the last evaluation.
+    rows += ["", "| variant | distinct end cells of the 24 skills | plug-in I(Z; S_T), bits | 2^I |", "|---|---|---|---|"]
+    for variant in curves:
+        finals = [max(v, key=lambda line: line["env_steps"]) for v in _lines_per_seed(lines, variant).values()]
+        cells = mean_ci([f["distinct_final_states"] for f in finals])
+        bits = mean_ci([f["mutual_information_final_bits"] for f in finals])
+        rows.append(f"| {variant} | {cells[0]:.1f} ± {cells[1]:.1f} (n={len(finals)}) | {bits[0]:.2f} ± {bits[1]:.2f} | {2 ** bits[0]:.1f} |")
     table = "\n".join(rows)
     (out / "table.md").write_text(table + "\n")
     return table
+
+
+def _lines_per_seed(lines: list[dict], variant: str) -> dict[int, list[dict]]:
+    seeds: dict[int, list[dict]] = {}
+    for line in lines:
+        if line["variant"] == variant:
+            seeds.setdefault(line["seed"], []).append(line)
+    return seeds
 
 
 def main() -> None:

@@ -42,7 +42,8 @@ class EnvEntry:
 # Modules whose import registers environments (imported on first lookup).
 _CATALOG: Catalog[EnvEntry] = Catalog(
     "environment",
-    ("armillary.envs.classic", "armillary.envs.gridworld", "armillary.envs.atari", "armillary.envs.dmc"),
+    ("armillary.envs.classic", "armillary.envs.gridworld", "armillary.envs.atari", "armillary.envs.dmc",
+     "armillary.envs.skill_options"),
 )
 
 

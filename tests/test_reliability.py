@@ -136,6 +136,20 @@ def test_smoke_run_end_to_end(tmp_path):
     assert meta["modules"]["default_policy"]["parameters"] == sum(v.numel() for v in state.values()) > 0
 
 
+def test_skill_run_logs_its_pictures_and_clips_to_mlflow(tmp_path):
+    """A skill algorithm through `armillary run`: occupancy map, one clip per skill and the bonus plot reach MLflow."""
+    runs = tmp_path / "runs"
+    out = subprocess.run([*ARMILLARY, "run", "disdain/four-rooms", "algorithm.config.num_skills=4", "--smoke",
+                          "--no-dashboard"], cwd=tmp_path, env=_env(runs), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    client, _, (child,) = _mlflow_trials(runs, "disdain/four-rooms")
+    figures = {Path(a.path).name for a in client.list_artifacts(child.info.run_id, "figures")}
+    assert {"end_state_occupancy_per_skill.png", "bonus_vs_end_state_visits.png", "disdain_skill_figures.json"} <= figures
+    assert {f"skill_{z:02d}.gif" for z in range(4)} <= figures
+    assert any(key.startswith("disdain/effective_skills") for key in child.data.metrics)
+
+
 def test_driver_killed_mid_run_resumes_without_losing_or_duplicating(tmp_path):
     runs = tmp_path / "runs"
     spec = _write_spec(tmp_path)

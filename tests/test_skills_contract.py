@@ -57,9 +57,12 @@ def test_build_train_checkpoint_restore_continue(preset, local_ray, tmp_path):
     from ray.rllib.algorithms.algorithm import Algorithm
 
     namespace = PRESETS[preset]
-    spec = load_spec(preset, SMALL, smoke=True)
+    optimizer = "sgd" if namespace == "vic" else "adam"  # both discriminator optimizers train and checkpoint
+    spec = load_spec(preset, [*SMALL, f"algorithm.config.discriminator_optimizer={optimizer}"], smoke=True)
     algo = build_algorithm_config(spec, seed=0).build_algo()
     try:
+        (built,) = algo.learner_group.foreach_learner(lambda learner: type(learner.get_optimizer(DISCRIMINATOR_MODULE_ID)).__name__)
+        assert built.get().lower() == optimizer
         before = learner_weights(algo)
         assert set(before) == {"default_policy", DISCRIMINATOR_MODULE_ID}
         for _ in range(2):
@@ -120,3 +123,47 @@ def test_cluster_scale_atari_preset_builds_and_runs_here(local_ray):
         assert np.isfinite(result["disdain"]["discriminator_loss"]) and result["disdain"]["bonus_mean"] >= 0
     finally:
         algo.stop()
+
+
+def test_exported_skills_drive_the_downstream_goal_task(local_ray, tmp_path, monkeypatch):
+    """RVIC downstream: a skill action replays the trained policy greedily for T steps; a primitive is one step."""
+    import torch
+
+    from armillary.envs import registry as environments
+    from armillary.envs.skill_options import export_skill_library
+
+    spec = load_spec("rvic/open-room", SMALL, smoke=True)
+    algo = build_algorithm_config(spec, seed=0).build_algo()
+    try:
+        algo.train()
+        monkeypatch.chdir(tmp_path)
+        export_skill_library(algo, "library")  # a relative path, as a user types it
+        policy = algo.get_module()
+    finally:
+        algo.stop()
+    size, num_skills, length = spec.env.config.size, spec.algorithm.config.num_skills, spec.algorithm.config.skill_length
+
+    with pytest.raises(ValueError, match="skills: learned in open-room"):
+        environments.make("open-room-skill-options", {"skills": "library", "size": size + 1})
+    env = environments.make("open-room-skill-options", {"skills": "library", "size": size, "max_episode_steps": 50})
+    assert env.action_space.n == num_skills + 5
+
+    # The same skill, replayed by hand with the trained module from the same start: the same cells, T steps.
+    room = environments.make("open-room", {"size": size, "max_episode_steps": 50, "start": "random", "observation": "xy"})
+    corner, far = (1, 1), (size, size)  # the goal is 2 (size - 1) > T steps away: the skill cannot end early
+    for skill in range(num_skills):
+        env.reset(options={"start_pos": corner, "goal_pos": far})
+        _, reward, terminated, _, info = env.step(skill)
+        state, _ = room.reset(options={"start_pos": corner})
+        start = state.copy()
+        for _ in range(length):
+            one_hot = np.eye(num_skills, dtype=np.float32)[skill]
+            obs = torch.from_numpy(np.concatenate([state, start, one_hot])[None])
+            action = int(policy.forward_inference({"obs": obs})["action_dist_inputs"].argmax(-1)[0])
+            state, *_, expected = room.step(action)
+        assert info["primitive_steps"] == length and info["skill"] == skill
+        assert info["pos"] == expected["pos"] and reward == 0.0 and not terminated
+
+    env.reset(options={"start_pos": corner, "goal_pos": far})
+    _, _, _, _, info = env.step(num_skills + 2)  # primitive 2: one step right
+    assert info["primitive_steps"] == 1 and info["pos"] == (2, 1)

@@ -6,6 +6,8 @@ a policy-gradient learner over skill episodes. Each method's config.py adds its 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from armillary.algorithms.ppo.entry import PPOHyperparameters
@@ -24,7 +26,11 @@ class SkillHyperparameters(PPOHyperparameters):
     discriminator_hidden_sizes: list[int] = Field(
         default_factory=lambda: [64], min_length=0, description="MLP widths of each discriminator (q_φ)."
     )
-    discriminator_lr: float = Field(4e-3, gt=0, description="Adam learning rate of the discriminator(s).")
+    discriminator_lr: float = Field(4e-3, gt=0, description="Learning rate of the discriminator(s).")
+    discriminator_optimizer: Literal["adam", "sgd"] = Field(
+        "adam", description="Optimizer of the discriminator(s). Adam's step is about lr for any input however rarely "
+        "seen, so ensemble members agree on rare states sooner than with SGD (the DISDAIN reference uses SGD).",
+    )
     clip_skill_reward_at_zero: bool = Field(
         True, description="max(r_skill, 0) before learning values, as in the DISDAIN reference code."
     )

@@ -25,6 +25,9 @@ from armillary.algorithms.skills.method import combine
 from armillary.algorithms.skills.module import DISCRIMINATOR_MODULE_ID, FINAL_MASK, FINAL_OBS
 
 BONUS_REWARDS = "skill_bonus_rewards"  # the bonus stream, when the policy has two value heads
+# Optional [B, 2] per-row weights (w_first, w_second) of the two advantage streams; when present they replace
+# (1, bonus_weight). DOMiNO writes them: each row's weights depend on its policy's Lagrange multiplier.
+STREAM_WEIGHTS = "two_stream_advantage_weights"
 
 # Learner metrics written here; the algorithm re-logs them as top-level `<method>/<name>` result keys.
 REWARD_METRICS = ("skill_reward_mean", "bonus_mean", "intrinsic_reward_mean", "effective_skills_train", "finished_skills")
@@ -105,7 +108,11 @@ class TwoStreamAdvantages(ConnectorV2):
                 )
             )
         targets = np.stack(targets, axis=-1)
-        advantages = (targets[:, 0] - values[:, 0]) + self.bonus_weight * (targets[:, 1] - values[:, 1])
+        if STREAM_WEIGHTS in policy:
+            weights = policy[STREAM_WEIGHTS].cpu().numpy().astype(np.float32)
+            advantages = weights[:, 0] * (targets[:, 0] - values[:, 0]) + weights[:, 1] * (targets[:, 1] - values[:, 1])
+        else:
+            advantages = (targets[:, 0] - values[:, 0]) + self.bonus_weight * (targets[:, 1] - values[:, 1])
         advantages = (advantages - advantages.mean()) / max(1e-4, advantages.std())
         policy[Postprocessing.ADVANTAGES] = torch.as_tensor(advantages, device=device)
         policy[Postprocessing.VALUE_TARGETS] = torch.as_tensor(targets, device=device)

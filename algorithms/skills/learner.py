@@ -1,7 +1,7 @@
 """PPO learner that also trains the skill discriminator(s) of the MultiRLModule.
 
 Thin wrapper: the policy's loss is RLlib's PPO loss; the discriminator's is the method's cross-entropy
-on (s_T, z) pairs (losses.py of the method folder), with its own Adam optimizer and learning rate.
+on (s_T, z) pairs (losses.py of the method folder), with its own optimizer (Adam or SGD) and learning rate.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ class SkillPPOLearner(PPOTorchLearner):
         if module_id != DISCRIMINATOR_MODULE_ID:
             return super().configure_optimizers_for_module(module_id, config)
         module = self._module[module_id]
-        lr = float(self.config.learner_config_dict["skills"]["settings"]["discriminator_lr"])
+        settings = self.config.learner_config_dict["skills"]["settings"]
         params = self.get_parameters(module)
+        optimizer = torch.optim.SGD(params) if settings.get("discriminator_optimizer") == "sgd" else torch.optim.Adam(params)
         self.register_optimizer(
-            module_id=module_id, optimizer=torch.optim.Adam(params), params=params, lr_or_lr_schedule=lr
+            module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=float(settings["discriminator_lr"])
         )
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
@@ -57,19 +58,25 @@ class SkillPPOLearner(PPOTorchLearner):
         return loss
 
     def _policy_loss_with_two_value_heads(self, module_id, config, batch, fwd_out):
-        """PPO's clipped surrogate and entropy terms (its own code, critic off) plus the value loss of both
-        heads against their own targets: Σ_k clip((V_k − target_k)², 0, vf_clip), masked mean over rows."""
-        if module_id not in self._configs_without_critic:
-            without_critic = config.copy(copy_frozen=False)
-            without_critic.use_critic = False
-            self._configs_without_critic[module_id] = without_critic
-        policy_loss = super().compute_loss_for_module(
-            module_id=module_id, config=self._configs_without_critic[module_id], batch=batch, fwd_out=fwd_out
-        )
-        values = self.module[module_id].unwrapped().compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
-        errors = torch.clamp((values - batch[Postprocessing.VALUE_TARGETS]) ** 2, 0, config.vf_clip_param)
-        mask = batch.get(Columns.LOSS_MASK)
-        per_head = errors[mask].mean(0) if mask is not None else errors.mean(0)
-        self.metrics.log_value((module_id, "vf_loss_skill"), float(per_head[0].detach()), window=1)
-        self.metrics.log_value((module_id, "vf_loss_bonus"), float(per_head[1].detach()), window=1)
-        return policy_loss + config.vf_loss_coeff * per_head.sum()
+        return two_value_heads_ppo_loss(self, module_id, config, batch, fwd_out, head_names=("skill", "bonus"))
+
+
+def two_value_heads_ppo_loss(learner: PPOTorchLearner, module_id, config, batch, fwd_out, head_names: tuple[str, str]):
+    """PPO's clipped surrogate and entropy terms (its own code, critic off) plus the value loss of both
+    heads against their own targets: Σ_k clip((V_k − target_k)², 0, vf_clip), masked mean over rows.
+    Logged as `vf_loss_<head name>`. Shared with DOMiNO (heads for r_e and r_d)."""
+    cache = learner.__dict__.setdefault("_configs_without_critic", {})
+    if module_id not in cache:
+        without_critic = config.copy(copy_frozen=False)
+        without_critic.use_critic = False
+        cache[module_id] = without_critic
+    policy_loss = PPOTorchLearner.compute_loss_for_module(
+        learner, module_id=module_id, config=cache[module_id], batch=batch, fwd_out=fwd_out
+    )
+    values = learner.module[module_id].unwrapped().compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
+    errors = torch.clamp((values - batch[Postprocessing.VALUE_TARGETS]) ** 2, 0, config.vf_clip_param)
+    mask = batch.get(Columns.LOSS_MASK)
+    per_head = errors[mask].mean(0) if mask is not None else errors.mean(0)
+    for head, name in enumerate(head_names):
+        learner.metrics.log_value((module_id, f"vf_loss_{name}"), float(per_head[head].detach()), window=1)
+    return policy_loss + config.vf_loss_coeff * per_head.sum()
