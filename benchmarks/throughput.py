@@ -150,7 +150,7 @@ class Reference:
 
     def measure(self, env_steps: int) -> tuple[int, float]:
         # Each round is a fresh short run of whole iterations (its setup, a few ms, is not timed). Like RLlib's
-        # rollout_fragment_length "auto", each env steps ceil(batch / envs) times: 63 x 64 = 4032 steps.
+        # rollout_fragment_length "auto", each env steps ceil(batch / envs) times (64 envs: 63 x 64 = 4032 steps).
         args = self.ppo.Args(env_id=self.env_name, seed=SEED + self.round, total_steps=env_steps,
                              num_envs=self.num_envs, num_steps=-(-PPO["train_batch_size"] // self.num_envs),
                              minibatch_size=PPO["minibatch_size"], num_epochs=PPO["num_epochs"], lr=PPO["lr"],
