@@ -5,7 +5,7 @@ from armillary.platform.presets import register
 # Settings found with benchmarks/skills_four_rooms.py (see algorithms/disdain/README.md).
 FOUR_ROOMS_SMALL = {
     "num_skills": 24, "skill_length": 8, "ensemble_size": 2, "bonus_weight": 20.0, "gamma": 0.99,
-    "train_batch_size": 512, "minibatch_size": 128, "num_epochs": 4, "lr": 1e-3, "entropy_coeff": 0.003,
+    "train_batch_size": 512, "minibatch_size": 128, "num_epochs": 4, "lr": 1e-3, "entropy_coeff": 0.01,
     "discriminator_lr": 1e-2, "discriminator_hidden_sizes": [64], "evaluation_interval": 20,
 }
 
