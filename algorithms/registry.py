@@ -53,6 +53,7 @@ _CATALOG: Catalog[AlgorithmEntry] = Catalog(
         "armillary.algorithms.vic.entry",
         "armillary.algorithms.disdain.entry",
         "armillary.algorithms.rvic.entry",
+        "armillary.algorithms.domino.entry",
     ),
 )
 

@@ -43,7 +43,8 @@ class EnvEntry:
 _CATALOG: Catalog[EnvEntry] = Catalog(
     "environment",
     ("armillary.envs.classic", "armillary.envs.gridworld", "armillary.envs.atari", "armillary.envs.dmc",
-     "armillary.envs.skill_options"),
+     "armillary.envs.skill_options", "armillary.envs.language_goals",
+     "armillary.envs.multigoal"),
 )
 
 

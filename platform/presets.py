@@ -32,6 +32,7 @@ _CATALOG: Catalog[Preset] = Catalog(
         "armillary.algorithms.vic.presets",
         "armillary.algorithms.disdain.presets",
         "armillary.algorithms.rvic.presets",
+        "armillary.algorithms.domino.presets",
     ),
 )
 

@@ -276,8 +276,9 @@ def scraped(tmp_path_factory) -> dict[str, set[str]]:
         for algorithm in sorted({f.split("/")[0] for f in ALGORITHM_FIGURES}):
             gauges = RayMetrics({"experiment": "dashboards-check", "trial": "t0", "algorithm": algorithm, "env": "none"})
             gauges.publish({f: 1.0 for f in ALGORITHM_FIGURES if f.startswith(algorithm + "/")}, algorithm, 1)
+        _drive_reward_service(tmp_path_factory.mktemp("clip"))
         deadline = time.monotonic() + 60
-        while not ARMILLARY_METRICS <= set(seen) and time.monotonic() < deadline:
+        while not (ARMILLARY_METRICS | SERVE_METRICS) <= set(seen) and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
         stop.set()
@@ -286,6 +287,35 @@ def scraped(tmp_path_factory) -> dict[str, set[str]]:
             ray.shutdown()
         os.environ.update(saved)
     return seen
+
+
+# Ray Serve's own metrics of the reward deployment that the reward-service panels chart.
+SERVE_METRICS = {"ray_serve_deployment_processing_latency_ms_bucket", "ray_serve_actual_batch_size_sum",
+                 "ray_serve_actual_batch_size_count"}
+
+
+def _drive_reward_service(folder) -> None:
+    """The real CLIP reward deployment on a tiny untrained model, sent concurrent requests so that Serve's
+    latency and batch-size metrics are exported under deployment="ClipRewardModel"."""
+    from ray import serve
+
+    from armillary.algorithms.clip_reward.config import ServeConfig
+    from armillary.algorithms.clip_reward.models import build_clip, build_tokenizer, save_clip
+    from armillary.algorithms.clip_reward.serve import DEPLOYMENT_NAME, start
+    from armillary.envs.language_goals import LanguageGoalOptions, World, success_triples
+
+    assert DEPLOYMENT_NAME == "ClipRewardModel"  # the name the panels select on
+    world = World(LanguageGoalOptions())
+    tokenizer = build_tokenizer(world.vocabulary())
+    model = save_clip(build_clip("tiny", 48, 16, len(tokenizer), seed=0), tokenizer, folder / "tiny")
+    handle = start(ServeConfig(model=str(model), app_name="dashboards-check", max_batch_size=8, batch_wait_timeout_s=0.05))
+    try:
+        frames, goals, _ = success_triples(16, seed=0)
+        calls = [handle.score.remote(frames[i], goals[i], world.goals) for i in range(16)]
+        for call in calls:
+            call.result(timeout_s=120)
+    finally:
+        serve.delete("dashboards-check")
 
 
 def _gpu_only_metrics() -> tuple[set[str], set[str]]:

@@ -686,3 +686,18 @@ def test_yaml_quotes_strings_kubectl_would_read_as_numbers():
     text = k8s.dump_yaml([{"metadata": {"labels": {"hash": "1e234567", "other": "04abfbfe"}}}])
     assert yaml.safe_load(text)["metadata"]["labels"]["hash"] == "1e234567"
     assert "hash: '1e234567'" in text
+
+
+def test_rayservice_imports_the_projects_serve_app():
+    """The RayService's serveConfigV2 names an importable application builder, and its args are a valid config."""
+    import importlib
+
+    (service,) = [d for d in yaml.safe_load_all((K8S / "reward-service" / "rayservice.yaml").read_text()) if d]
+    (application,) = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    module, _, attribute = application["import_path"].partition(":")
+    builder = getattr(importlib.import_module(module), attribute)
+    from ray.serve import Application
+
+    assert isinstance(builder(application["args"]), Application)
+    with pytest.raises(Exception, match="max_batch_sise"):
+        builder({**application["args"], "max_batch_sise": 8})  # a typo fails the deploy, naming the field

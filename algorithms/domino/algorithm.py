@@ -1,0 +1,46 @@
+"""DominoPPO: PPO's training step (the multiplier and ψ/v̄ updates happen inside the learner), then the
+learner's DOMiNO figures re-logged as top-level `domino/<name>` result keys, e.g. result["domino"]["lagrange"]["1"]
+(flattened by the platform to `domino/lagrange/1`)."""
+
+from __future__ import annotations
+
+from ray.rllib.algorithms.ppo import PPO, PPOConfig
+from ray.rllib.utils.metrics import LEARNER_RESULTS
+
+from armillary.algorithms.domino.module import DOMINO_MODULE_ID
+
+NAMESPACE = "domino"
+PER_POLICY = ("lagrange", "value_ratio", "constraint_margin", "nearest_sf_distance", "value")
+SET_FIGURES = ("min_pairwise_sf_distance", "constraints_met", "diversity_reward_mean", "mixed_reward_mean", "extrinsic_reward_mean")
+
+
+class DominoPPOConfig(PPOConfig):
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class or DominoPPO)
+
+    def get_default_learner_class(self):
+        from armillary.algorithms.domino.learner import DominoPPOLearner
+
+        return DominoPPOLearner
+
+
+def figure_names(num_policies: int) -> list[str]:
+    names = list(SET_FIGURES)
+    for name in PER_POLICY:
+        first = 0 if name in ("nearest_sf_distance", "value") else 1
+        names += [f"{name}/{i}" for i in range(first, num_policies)]
+    return names
+
+
+class DominoPPO(PPO):
+    @classmethod
+    def get_default_config(cls) -> DominoPPOConfig:
+        return DominoPPOConfig()
+
+    def training_step(self) -> None:
+        super().training_step()
+        num_policies = self.config.learner_config_dict["domino"]["settings"]["num_policies"]
+        for name in figure_names(num_policies):
+            key = (LEARNER_RESULTS, DOMINO_MODULE_ID, name)
+            if key in self.metrics:
+                self.metrics.log_value((NAMESPACE, *name.split("/")), float(self.metrics.peek(key)), window=1)

@@ -1,0 +1,58 @@
+"""DOMiNO hyperparameters: PPO's (the policy learner) plus the paper's N, α, ℓ0, the diversity variant, the
+moving-average decays and the multiplier learning rate. Baselines are configurations of the same algorithm:
+
+  mixing='lagrange'  DOMiNO: policy i ≥ 1 maximises σ(λ_i) r_e + (1 − σ(λ_i)) r_d, λ keeps v_i ≥ α v_0.
+  mixing='none'      no diversity: every policy maximises r_e (ψ is still tracked, for the figures).
+  mixing='fixed'     the paper's multi-objective baseline: policy i ≥ 1 maximises c_e r_e + c_d r_d.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from armillary.algorithms.ppo.entry import PPOHyperparameters
+
+
+class DominoHyperparameters(PPOHyperparameters):
+    # --- the set of policies ----------------------------------------------------------------------------
+    num_policies: int = Field(4, ge=2, le=64, description="N: policies (one network, one-hot latent); policy 0 is extrinsic only.")
+    features: str = Field(
+        "observation",
+        min_length=1,
+        description="Where φ(s) comes from: 'observation' (the flattened observation) or the name of an info key "
+        "holding a float vector (e.g. 'features' for multi-goal-room's (x, y), 'state' for DMC's state).",
+    )
+    # --- diversity reward r_d = c(d) φ(s)·(ψ_i − ψ_j*) / dim φ --------------------------------------------
+    diversity: Literal["vdw", "repulsion"] = Field(
+        "vdw", description="c(d): 'vdw' Van der Waals ½(1 − d³), d = ‖ψ_i − ψ_j*‖/ℓ0; 'repulsion' c = 1."
+    )
+    target_distance: float = Field(1.0, gt=0, description="ℓ0: Van der Waals target distance in ψ space (unused by 'repulsion').")
+    diversity_scale: float = Field(
+        1.0, gt=0, description="A constant factor on r_d (not in the paper, which is 1): brings r_d to the scale of r_e "
+        "when φ is small, so PPO's shared advantage normalisation does not drown it.",
+    )
+    sf_decay: float = Field(0.99, ge=0, lt=1, description="Decay of the moving average ψ_i of φ over policy i's data (paper ≈ 0.99).")
+    # --- constraint v_i ≥ α v_0 -----------------------------------------------------------------------------
+    optimality_ratio: float = Field(0.9, gt=0, le=1, description="α: each policy i ≥ 1 must keep v_i ≥ α v_0 (paper: 0.9).")
+    value_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the moving average v̄_i of r_e per step (paper ≈ 0.9).")
+    multiplier_lr: float = Field(0.01, gt=0, description="Learning rate of the multipliers λ_i (one step per training iteration).")
+    multiplier_optimizer: Literal["adam", "sgd"] = Field(
+        "adam", description="'adam' on Σ σ(λ_i)(v̄_i − α v̄_0); 'sgd' on the same loss divided by |v̄_0| (steps "
+        "proportional to the relative margin: settles instead of swinging between the bounds).",
+    )
+    initial_lagrange: float = Field(0.0, ge=-20, le=20, description="λ_i at the start (0: σ(λ) = ½).")
+    # --- reward mixing and the baselines --------------------------------------------------------------------
+    mixing: Literal["lagrange", "none", "fixed"] = Field(
+        "lagrange", description="'lagrange': σ(λ_i) r_e + (1 − σ(λ_i)) r_d (DOMiNO); 'none': r_e for every policy; "
+        "'fixed': c_e r_e + c_d r_d (multi-objective baseline). Policy 0 always maximises r_e."
+    )
+    extrinsic_weight: float = Field(0.5, ge=0, description="c_e: weight of r_e for i ≥ 1 when mixing='fixed'.")
+    diversity_weight: float = Field(0.5, ge=0, description="c_d: weight of r_d for i ≥ 1 when mixing='fixed'.")
+
+    @model_validator(mode="after")
+    def _fixed_mix_needs_a_weight(self):
+        if self.mixing == "fixed" and self.extrinsic_weight + self.diversity_weight <= 0:
+            raise ValueError("mixing='fixed' needs extrinsic_weight + diversity_weight > 0 (c_e, c_d both zero)")
+        return self

@@ -1,0 +1,99 @@
+"""DOMiNO registered with the platform: `armillary run domino/grid`.
+
+apply(): PPO's semantics (the PPO entry), then the latent-conditioned env wrapper, a MultiRLModule with the
+policy (two value heads: r_e and r_d) and the learner-only state module (ψ, v̄, λ), the learner that edits
+PPO's connector pipeline, and the settings the learner reads back (learner_config_dict["domino"]).
+"""
+
+from __future__ import annotations
+
+from armillary.algorithms.domino.config import DominoHyperparameters
+from armillary.algorithms.registry import AlgorithmEntry, register
+
+
+def _config_class():
+    from armillary.algorithms.domino.algorithm import DominoPPOConfig
+
+    return DominoPPOConfig
+
+
+def settings_from(hp: DominoHyperparameters, feature_dim: int) -> dict:
+    """The DominoSettings fields (networks.py) from the hyperparameters."""
+    return {
+        "num_policies": hp.num_policies, "feature_dim": feature_dim, "optimality_ratio": hp.optimality_ratio,
+        "target_distance": hp.target_distance, "diversity": hp.diversity, "diversity_scale": hp.diversity_scale, "sf_decay": hp.sf_decay,
+        "value_decay": hp.value_decay, "multiplier_lr": hp.multiplier_lr, "multiplier_optimizer": hp.multiplier_optimizer, "initial_lagrange": hp.initial_lagrange,
+        "mixing": hp.mixing, "extrinsic_weight": hp.extrinsic_weight, "diversity_weight": hp.diversity_weight,
+    }
+
+
+def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
+    from ray.rllib.core import DEFAULT_MODULE_ID
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    from armillary.algorithms.domino.env import DominoEnv
+    from armillary.algorithms.domino.module import DOMINO_MODULE_ID, DominoStateModule
+    from armillary.algorithms.ppo.entry import apply as apply_ppo
+    from armillary.algorithms.skills.module import TwoValuePPOModule
+
+    if num_learners > 1:
+        # Each learner would keep its own ψ, v̄, λ from its shard of the batch (see README, deviations).
+        raise ValueError(f"DOMiNO keeps its state on one learner; got num_learners={num_learners} (use a profile with ≤ 1)")
+    apply_ppo(config, hp, env_entry, num_learners)
+    env_config = {"env": env_entry.name, "options": dict(config.env_config or {}), "num_policies": hp.num_policies,
+                  "features": hp.features}
+    probe = DominoEnv(env_config)  # validates options and the feature source now, on the driver
+    layout = probe.layout
+    probe.close()
+    settings = settings_from(hp, layout.feature_dim)
+    config.environment(env=DominoEnv, env_config=env_config)
+    config.learners(learner_config_dict={"domino": {"settings": settings, "layout": layout.to_dict(), "env_config": env_config}})
+    config.rl_module(
+        rl_module_spec=MultiRLModuleSpec(
+            rl_module_specs={
+                DEFAULT_MODULE_ID: RLModuleSpec(module_class=TwoValuePPOModule, model_config=dict(config.model_config)),
+                DOMINO_MODULE_ID: RLModuleSpec(
+                    module_class=DominoStateModule,
+                    learner_only=True,
+                    observation_space=probe.observation_space,
+                    action_space=probe.action_space,
+                    model_config={"settings": settings, "layout": layout.to_dict()},
+                ),
+            }
+        )
+    )
+    return config
+
+
+def final_artifacts(algo, folder) -> None:
+    """Per-policy occupancy side by side (gridworlds) and each policy's greedy-rollout figures (JSON)."""
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    from armillary.algorithms.domino.evaluation import greedy_actor, occupancy_side_by_side, rollout_policies
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    env_config = algo.config.learner_config_dict["domino"]["env_config"]
+    rollouts = rollout_policies(env_config, greedy_actor(algo.get_module()), episodes_per_policy=4)
+    (folder / "domino_policies.json").write_text(json.dumps([r.summary() for r in rollouts], indent=2))
+    picture = occupancy_side_by_side(env_config, rollouts)
+    if picture is not None:
+        Image.fromarray(picture).save(folder / "occupancy_per_policy.png")
+
+
+ENTRY = register(
+    AlgorithmEntry(
+        name="domino",
+        hyperparameters=DominoHyperparameters,
+        config_class=_config_class,
+        apply=apply,
+        description="DOMiNO: N latent-conditioned PPO policies, diverse in successor features, each kept near-optimal "
+        "(v_i ≥ α v_0) by a Lagrange multiplier.",
+        smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1},
+        final_artifacts=final_artifacts,
+    )
+)

@@ -1,0 +1,88 @@
+"""Roll out each policy of the set (no Ray): returns, goals reached and visited cells per policy, and the
+per-policy occupancy picture for gridworlds. Used by the final artifacts and benchmarks/domino_grid.py."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from armillary.algorithms.domino.env import DominoEnv
+
+
+@dataclass
+class PolicyRollouts:
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    goals: Counter = field(default_factory=Counter)  # goal index → times reached (grid envs with info["goal"])
+    positions: list[tuple[int, int]] = field(default_factory=list)  # info["pos"] of every step (grid envs)
+    features: list[np.ndarray] = field(default_factory=list)  # φ(s_{t+1}) of every step
+
+    def summary(self) -> dict:
+        out = {"return_mean": float(np.mean(self.returns)), "length_mean": float(np.mean(self.lengths)),
+               "sf_estimate": np.mean(self.features, axis=0).round(4).tolist()}
+        if self.goals:
+            out["goals"] = {str(k): v for k, v in sorted(self.goals.items())}
+            out["main_goal"] = int(self.goals.most_common(1)[0][0])
+        return out
+
+
+def rollout_policies(env_config: dict, act: Callable[[torch.Tensor], torch.Tensor], episodes_per_policy: int, seed: int = 0) -> list[PolicyRollouts]:
+    """`act` maps a batch of observations [1, D] to actions [1] (e.g. the greedy action of the policy)."""
+    env = DominoEnv(env_config)
+    results = []
+    for policy in range(env.num_policies):
+        rollouts = PolicyRollouts()
+        for episode in range(episodes_per_policy):
+            obs, _ = env.reset(seed=seed + 1000 * policy + episode, options={"policy": policy})
+            total, steps, done = 0.0, 0, False
+            while not done:
+                action = act(torch.as_tensor(obs)[None])[0]
+                obs, reward, terminated, truncated, info = env.step(action.numpy() if action.dim() else int(action))
+                total, steps, done = total + reward, steps + 1, terminated or truncated
+                phi, _ = env.layout.split(torch.as_tensor(obs))
+                rollouts.features.append(phi.numpy())
+                if "pos" in info:
+                    rollouts.positions.append(tuple(info["pos"]))
+                if info.get("goal", -1) >= 0:
+                    rollouts.goals[int(info["goal"])] += 1
+            rollouts.returns.append(total)
+            rollouts.lengths.append(steps)
+        results.append(rollouts)
+    env.close()
+    return results
+
+
+def occupancy_side_by_side(env_config: dict, rollouts: list[PolicyRollouts]) -> np.ndarray | None:
+    """RGB uint8: one visit heat map per policy, left to right (None when the env is not a gridworld)."""
+    from armillary.envs.render import count_visits, occupancy_image
+
+    env = DominoEnv(env_config)
+    grid = getattr(env.inner.unwrapped, "grid", None)
+    env.close()
+    if grid is None:
+        return None
+    gap = np.full((grid.height * 8, 4, 3), 255, dtype=np.uint8)
+    tiles = []
+    for r in rollouts:
+        tiles += [occupancy_image(count_visits(r.positions, grid.walls.shape), walls=grid.walls, pixels_per_cell=8), gap]
+    return np.concatenate(tiles[:-1], axis=1)
+
+
+def greedy_actor(module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Greedy actions of an RLlib policy module: argmax of the logits (discrete) or the Gaussian mean."""
+    from ray.rllib.core.columns import Columns
+
+    device = next(module.parameters()).device
+
+    @torch.no_grad()
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        inputs = module.forward_inference({Columns.OBS: obs.to(device)})[Columns.ACTION_DIST_INPUTS].cpu()
+        if module.action_space.shape == ():
+            return inputs.argmax(-1)
+        return inputs[..., : inputs.shape[-1] // 2]
+
+    return act

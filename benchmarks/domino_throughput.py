@@ -1,0 +1,55 @@
+"""DOMiNO vs plain PPO throughput on the multi-goal room, interleaved so machine load hits both alike.
+
+    OMP_NUM_THREADS=1 python benchmarks/domino_throughput.py --iterations 10 --rounds 2
+
+Both are built from the domino/grid preset's PPO settings and env (plain PPO: the benchmarks/domino_grid.py
+`ppo` variant, one policy, the bare env), sampling in-process (0 env runners). Each round times --iterations
+training iterations of each after one warm-up iteration. Prints env steps per second per round and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import ray
+
+    from armillary.platform.rllib_config import build_algorithm_config
+    from armillary.platform.spec import load_spec
+    from domino_grid import ppo_spec_file
+
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    specs = {"domino": load_spec("domino/grid", ["resources.num_env_runners=0"]),
+             "ppo": load_spec(ppo_spec_file(10**9), ["resources.num_env_runners=0"])}
+    algos = {name: build_algorithm_config(spec, seed=0).build_algo() for name, spec in specs.items()}
+    rates: dict[str, list[float]] = {name: [] for name in algos}
+    for algo in algos.values():
+        algo.train()  # warm-up
+    for round_ in range(args.rounds):
+        for name, algo in algos.items():
+            before = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
+            started = time.perf_counter()
+            for _ in range(args.iterations):
+                after = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
+            rates[name].append((after - before) / (time.perf_counter() - started))
+            print(f"round {round_}: {name} {rates[name][-1]:.0f} env steps/s", flush=True)
+    domino, ppo = sum(rates["domino"]) / args.rounds, sum(rates["ppo"]) / args.rounds
+    print(f"mean: domino {domino:.0f}, ppo {ppo:.0f} env steps/s; domino/ppo = {domino / ppo:.3f} (overhead {100 * (1 - domino / ppo):.1f}%)")
+    for algo in algos.values():
+        algo.stop()
+
+
+if __name__ == "__main__":
+    main()

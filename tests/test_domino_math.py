@@ -1,0 +1,179 @@
+"""DOMiNO's pure-torch math on hand-checkable tensors (no Ray, milliseconds)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from armillary.algorithms.domino import losses
+from armillary.algorithms.domino.losses import DiversityKind
+from armillary.algorithms.domino.networks import DominoSettings, DominoState
+
+# Three policies on a line in a 2-d feature space: 0 at the origin, 1 at (1, 0), 2 at (3, 0).
+PSI = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+
+
+def test_nearest_neighbour_excludes_itself():
+    nearest, distance = losses.nearest_neighbours(PSI)
+    assert nearest.tolist() == [1, 0, 1]
+    assert distance.tolist() == [1.0, 1.0, 2.0]
+    assert losses.min_pairwise_distance(PSI).item() == 1.0
+    with pytest.raises(ValueError):
+        losses.nearest_neighbours(PSI[:1])
+
+
+def test_pairwise_distances_are_euclidean():
+    d = losses.pairwise_distances(torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
+    assert torch.allclose(d, torch.tensor([[0.0, 5.0], [5.0, 0.0]]))
+
+
+def test_van_der_waals_coefficient_repels_below_target_and_attracts_above():
+    d = torch.tensor([0.0, 1.0, 2.0, 4.0])
+    c = losses.van_der_waals_coefficient(d, target_distance=2.0)  # d/ℓ0 = 0, 0.5, 1, 2
+    assert torch.allclose(c, torch.tensor([0.5, 0.5 * (1 - 0.125), 0.0, 0.5 * (1 - 8)]))
+    assert torch.equal(losses.repulsion_coefficient(d, 2.0), torch.ones(4))
+    with pytest.raises(ValueError, match="target_distance"):
+        losses.van_der_waals_coefficient(d, 0.0)
+
+
+def test_diversity_reward_repulsion_by_hand():
+    direction, nearest, _ = losses.diversity_directions(PSI, DiversityKind.REPULSION, target_distance=1.0)
+    # Δψ: 0 − 1 = (−1, 0); 1 − 0 = (1, 0); 2 − 1 = (2, 0)
+    assert torch.equal(direction, torch.tensor([[-1.0, 0.0], [1.0, 0.0], [2.0, 0.0]]))
+    phi = torch.tensor([[2.0, 5.0], [2.0, 5.0], [1.0, 1.0]])
+    policy = torch.tensor([0, 1, 2])
+    r = losses.diversity_reward(phi, policy, direction)
+    # φ·Δψ / dim φ: (−2)/2, 2/2, 2/2
+    assert torch.allclose(r, torch.tensor([-1.0, 1.0, 1.0]))
+
+
+def test_diversity_reward_van_der_waals_by_hand():
+    direction, _, distance = losses.diversity_directions(PSI, DiversityKind.VAN_DER_WAALS, target_distance=2.0)
+    # policy 2: d = 2/2 = 1, c = 0: at the target distance there is no push either way
+    assert torch.allclose(direction[2], torch.zeros(2))
+    # policy 1: d = 1/2, c = ½(1 − 1/8) = 7/16, Δψ = (1, 0)
+    assert torch.allclose(direction[1], torch.tensor([7 / 16, 0.0]))
+    # far beyond ℓ0 the coefficient turns negative: attraction back towards the neighbour
+    far = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    direction_far, _, _ = losses.diversity_directions(far, DiversityKind.VAN_DER_WAALS, target_distance=1.0)
+    assert direction_far[1, 0] < 0 and direction_far[0, 0] > 0
+
+
+def test_per_policy_means_and_moving_average():
+    values = torch.tensor([1.0, 3.0, 10.0])
+    means, counts = losses.per_policy_means(values, torch.tensor([0, 0, 2]), 3)
+    assert means.tolist() == [2.0, 0.0, 10.0] and counts.tolist() == [2.0, 0.0, 1.0]
+    average = torch.tensor([1.0, 1.0, 1.0])
+    present = torch.tensor([True, False, True])
+    initialised = torch.tensor([True, True, False])
+    updated = losses.moving_average(average, torch.tensor([2.0, 5.0, 7.0]), 0.9, present, initialised)
+    # 0: 0.9·1 + 0.1·2; 1: absent, unchanged; 2: first sight, takes the sample
+    assert torch.allclose(updated, torch.tensor([1.1, 1.0, 7.0]))
+
+
+def test_lagrange_loss_and_gradient_signs():
+    value = torch.tensor([1.0, 0.95, 0.5])  # α = 0.9: policy 1 meets the constraint, policy 2 does not
+    lagrange = torch.zeros(3)
+    loss = losses.lagrange_loss(lagrange, value, 0.9)
+    assert math.isclose(loss.item(), 0.5 * (0.95 - 0.9) + 0.5 * (0.5 - 0.9), rel_tol=1e-6)
+    gradient = losses.lagrange_gradient(lagrange, value, 0.9)
+    # σ'(0) = ¼; policy 0 has no multiplier
+    assert torch.allclose(gradient, torch.tensor([0.0, 0.25 * 0.05, 0.25 * -0.4]))
+    # descent: met → λ_1 falls (more diversity), violated → λ_2 rises (more reward)
+    new, *_ = losses.adam_step(lagrange, gradient, torch.zeros(3), torch.zeros(3), torch.zeros(()), lr=0.1)
+    assert new[0] == 0 and new[1] < 0 < new[2]
+    assert torch.allclose(new[1:].abs(), torch.tensor([0.1, 0.1]), atol=1e-5)  # Adam's first step is lr·sign
+
+
+def test_adam_step_matches_torch_adam():
+    param = torch.tensor([0.3, -1.0])
+    torch_param = param.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([torch_param], lr=0.05)
+    first, second, step = torch.zeros(2), torch.zeros(2), torch.zeros(())
+    for gradient in (torch.tensor([1.0, -2.0]), torch.tensor([0.5, 0.1]), torch.tensor([-3.0, 0.0])):
+        param, first, second, step = losses.adam_step(param, gradient, first, second, step, lr=0.05)
+        torch_param.grad = gradient.clone()
+        optimizer.step()
+    assert torch.allclose(param, torch_param.detach(), atol=1e-6)
+
+
+def test_mixing_weights_and_mixed_reward():
+    lagrange = torch.tensor([5.0, 0.0, math.log(3.0)])  # σ = ·, ½, ¾
+    weights = losses.mixing_weights(lagrange, "lagrange")
+    assert torch.allclose(weights, torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.75, 0.25]]))
+    assert torch.equal(losses.mixing_weights(lagrange, "none"), torch.tensor([[1.0, 0.0]] * 3))
+    assert torch.equal(losses.mixing_weights(lagrange, "fixed", 0.7, 0.3)[1:], torch.tensor([[0.7, 0.3]] * 2))
+    assert torch.equal(losses.mixing_weights(lagrange, "fixed", 0.7, 0.3)[0], torch.tensor([1.0, 0.0]))
+    r = losses.mixed_reward(torch.tensor([1.0, 1.0, 1.0]), torch.tensor([4.0, 4.0, 4.0]), torch.tensor([0, 1, 2]), weights)
+    assert torch.allclose(r, torch.tensor([1.0, 2.5, 1.75]))
+    with pytest.raises(ValueError, match="mixing"):
+        losses.mixing_weights(lagrange, "sum")
+
+
+def test_domino_state_tracks_averages_and_steps_multipliers():
+    state = DominoState(DominoSettings(num_policies=3, feature_dim=2, sf_decay=0.5, value_decay=0.5, multiplier_lr=0.1))
+    phi = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
+    reward = torch.tensor([1.0, 1.0, 0.2, 0.4])
+    policy = torch.tensor([0, 1, 2, 2])
+    state.update_multipliers()  # no data yet: λ stays put
+    assert torch.equal(state.lagrange, torch.zeros(3))
+    counts = state.observe(phi, reward, policy)
+    assert counts.tolist() == [1, 1, 2]
+    assert torch.allclose(state.psi, torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]]))
+    assert torch.allclose(state.value, torch.tensor([1.0, 1.0, 0.3]))
+    state.observe(torch.tensor([[2.0, 0.0]]), torch.tensor([0.0]), torch.tensor([0]))  # only policy 0 moves
+    assert torch.allclose(state.psi[0], torch.tensor([1.0, 0.0])) and torch.allclose(state.value, torch.tensor([0.5, 1.0, 0.3]))
+    state.update_multipliers()  # α v̄_0 = 0.45: policy 1 meets it (λ falls), policy 2 does not (λ rises)
+    assert state.lagrange[0] == 0 and state.lagrange[1] < 0 < state.lagrange[2]
+    assert state.adam_step.item() == 1
+    figures = state.figures()
+    assert math.isclose(figures["value_ratio/1"], 2.0) and math.isclose(figures["constraint_margin/2"], 0.3 - 0.45, abs_tol=1e-6)
+    assert math.isclose(figures["min_pairwise_sf_distance"], 0.0) and figures["constraints_met"] == 0.5
+    names = set(state.state_dict())
+    assert {"psi", "value", "lagrange", "adam_first", "adam_second", "adam_step", "seen"} <= names
+    rewards = state.rewards(phi, reward, policy)
+    assert rewards["diversity"].shape == (4,) and rewards["weights"].shape == (4, 2)
+
+
+def test_baseline_modes_keep_multipliers_fixed():
+    state = DominoState(DominoSettings(num_policies=2, feature_dim=1, mixing="none"))
+    state.observe(torch.tensor([[1.0], [0.0]]), torch.tensor([1.0, 0.0]), torch.tensor([0, 1]))
+    state.update_multipliers()
+    assert torch.equal(state.lagrange, torch.zeros(2))
+    assert state.figures()["lagrange/1"] == 1.0  # all weight on the extrinsic reward
+
+
+def test_sgd_multiplier_step_is_proportional_to_the_relative_margin():
+    state = DominoState(DominoSettings(num_policies=3, feature_dim=1, multiplier_lr=2.0, multiplier_optimizer="sgd"))
+    state.observe(torch.zeros(3, 1), torch.tensor([0.5, 0.5, 0.25]), torch.tensor([0, 1, 2]))
+    state.update_multipliers()
+    # relative margins v̄_i/v̄_0 − α: 1 − 0.9 = 0.1 and 0.5 − 0.9 = −0.4; σ'(0) = ¼; λ ← λ − lr·¼·margin
+    assert torch.allclose(state.lagrange, torch.tensor([0.0, -2.0 * 0.25 * 0.1, 2.0 * 0.25 * 0.4]))
+    assert state.adam_step.item() == 1
+    assert torch.equal(losses.sgd_step(torch.tensor([1.0]), torch.tensor([0.5]), lr=2.0), torch.tensor([0.0]))
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("optimality_ratio", 1.5), ("optimality_ratio", 0.0), ("target_distance", 0.0), ("sf_decay", 1.0), ("value_decay", -0.1),
+     ("num_policies", 1), ("multiplier_lr", 0.0), ("mixing", "sum"), ("diversity", "gravity"), ("diversity_scale", 0.0)],
+)
+def test_bad_hyperparameters_are_rejected_naming_the_field(field, value):
+    from pydantic import ValidationError
+
+    from armillary.algorithms.domino.config import DominoHyperparameters
+
+    with pytest.raises(ValidationError, match=field):
+        DominoHyperparameters(**{field: value})
+
+
+def test_fixed_mix_needs_a_weight():
+    from pydantic import ValidationError
+
+    from armillary.algorithms.domino.config import DominoHyperparameters
+
+    with pytest.raises(ValidationError, match="extrinsic_weight"):
+        DominoHyperparameters(mixing="fixed", extrinsic_weight=0.0, diversity_weight=0.0)
+    assert DominoHyperparameters(mixing="fixed", extrinsic_weight=0.0, diversity_weight=1.0).diversity_weight == 1.0

@@ -1,0 +1,151 @@
+"""The tiny SCoRe policy: standard transformers save/load, the character tokenizer, KV-cached sampling,
+greedy determinism and the two-turn episode tensors (no Ray, a random tiny model)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from armillary.algorithms.score import losses
+from armillary.algorithms.score.model import (TinyModelConfig, build_char_tokenizer, build_tiny_model, count_parameters,
+                                              load_policy, save_policy)
+from armillary.algorithms.score.rollout import evaluate_greedy, generate, run_episodes
+from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
+
+SMALL = TinyModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, max_positions=512)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    tokenizer = build_char_tokenizer()
+    model = build_tiny_model(SMALL, tokenizer, seed=0)
+    path = save_policy(model, tokenizer, tmp_path_factory.mktemp("tiny"))
+    return model, tokenizer, path
+
+
+def test_default_tiny_model_is_about_a_million_parameters():
+    assert 5e5 < count_parameters(build_tiny_model()) < 2e6
+
+
+def test_save_load_round_trip_gives_identical_logits(saved):
+    model, tokenizer, path = saved
+    loaded, loaded_tokenizer = load_policy(path)
+    text = ["Q: 347+586\nA: 7+6+0=13;#933"]
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    assert torch.equal(ids, loaded_tokenizer(text, return_tensors="pt")["input_ids"])
+    model.eval(), loaded.eval()
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, loaded(ids).logits)
+
+
+def test_the_standard_auto_classes_load_it(saved):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _, _, path = saved
+    assert AutoModelForCausalLM.from_pretrained(path).config.model_type == "llama"
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    text = "Q: 12+34\nA: 2+4+0=06;1+3+0=04;#46"
+    ids = tokenizer(text)["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id and len(ids) == len(text) + 1  # one token per character
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+
+
+def test_load_policy_names_a_bad_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_policy(tmp_path)
+
+
+def test_greedy_is_deterministic_and_matches_a_full_forward(saved):
+    model, tokenizer, _ = saved
+    model.eval()
+    prompts = ["Q: 12+34\nA: ", "Q: 9999+1\nA: ", "Q: 5+5\nA: "]  # different lengths: left padding is exercised
+    first = generate(model, tokenizer, prompts, max_new_tokens=12, greedy=True)
+    second = generate(model, tokenizer, prompts, max_new_tokens=12, greedy=True)
+    assert first == second
+    # The KV-cached tokens are the argmax of an uncached forward pass over prompt + response, row by row.
+    for prompt, response in zip(prompts, first.token_ids):
+        ids = torch.tensor([tokenizer(prompt)["input_ids"] + response])
+        with torch.no_grad():
+            logits = model(ids).logits[0]
+        start = ids.shape[1] - len(response)
+        assert logits[start - 1 : -1].argmax(-1).tolist() == response
+
+
+def test_sampling_is_reproducible_with_a_generator(saved):
+    model, tokenizer, _ = saved
+    prompts = ["Q: 1+2\nA: "] * 4
+    a = generate(model, tokenizer, prompts, max_new_tokens=8, generator=torch.Generator().manual_seed(3))
+    b = generate(model, tokenizer, prompts, max_new_tokens=8, generator=torch.Generator().manual_seed(3))
+    assert a == b
+    assert all(len(ids) <= 8 for ids in a.token_ids)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, tokenizer, prompts, max_new_tokens=8, temperature=0.0)
+
+
+def test_two_turn_episode_shapes_and_learner_tensors(saved):
+    model, tokenizer, _ = saved
+    task = ArithmeticTask(min_digits=2, max_digits=3)
+    problems = task.problems("train", 3)
+    batch = run_episodes(model, tokenizer, task, problems, group_size=2, max_new_tokens=10,
+                         generator=torch.Generator().manual_seed(0))
+    assert len(batch.problems) == 6 and batch.problems[0] == batch.problems[1] != batch.problems[2]
+    assert len(batch.correct_turn1) == len(batch.correct_turn2) == 6
+    for prompt, problem, y1 in zip(batch.second_prompts, batch.problems, batch.first.texts):
+        assert prompt.startswith(task.first_turn_prompt(problem)) and task.instruction in prompt and y1.strip() in prompt
+    turn1, turn2 = batch.tensors(tokenizer)
+    for turn, generation in ((turn1, batch.first), (turn2, batch.second)):
+        assert turn.input_ids.shape == turn.response_mask.shape == turn.attention_mask.shape
+        assert turn.response_mask.sum(-1).tolist() == [len(ids) for ids in generation.token_ids]
+        for row, ids in zip(range(6), generation.token_ids):
+            assert turn.input_ids[row][turn.response_mask[row].bool()].tolist() == ids
+    # The learner's log-probs on these tensors are finite and zero outside the responses.
+    logits = model(input_ids=turn2.input_ids, attention_mask=turn2.attention_mask).logits
+    logp = losses.response_log_probs(logits, turn2.input_ids, turn2.response_mask)
+    assert torch.isfinite(logp).all() and (logp[turn2.response_mask == 0] == 0).all()
+    assert set(batch.metrics()) >= {"score/acc_t1", "score/acc_t2", "score/change_rate"}
+
+
+def test_greedy_evaluation_returns_the_metrics(saved):
+    model, tokenizer, _ = saved
+    task = ArithmeticTask(min_digits=2, max_digits=2)
+    metrics = evaluate_greedy(model, tokenizer, task, task.problems("test", 4), max_new_tokens=6, batch_size=3)
+    assert 0.0 <= metrics["score/acc_t1"] <= 1.0 and "score/delta_c_to_i" in metrics
+
+
+def test_pretrain_job_smoke_saves_a_loadable_model_and_its_metrics(tmp_path):
+    import json
+
+    from armillary.jobs import score_pretrain
+
+    out = tmp_path / "base"
+    assert score_pretrain.main(["--out", str(out), "--max-steps", "2", "--eval-every", "1", "--eval-problems", "3",
+                                "--final-eval-problems", "3", "--batch-size", "4", "--turn2-every", "1",
+                                "--turn2-batch-size", "2", "--min-digits", "1", "--max-digits", "2"]) == 0
+    metrics = json.loads((out / "pretrain_metrics.json").read_text())
+    assert metrics["steps"] == 2 and "score/acc_t1" in metrics["held_out_greedy_two_turn"]
+    model, tokenizer = load_policy(out)
+    assert count_parameters(model) == metrics["parameters"]
+
+
+def test_score_loss_on_real_episodes_backpropagates_into_the_model(saved):
+    model, tokenizer, _ = saved
+    task = ArithmeticTask(min_digits=2, max_digits=2)
+    batch = run_episodes(model, tokenizer, task, task.problems("train", 2), group_size=2, max_new_tokens=6,
+                         generator=torch.Generator().manual_seed(1))
+    turn1, turn2 = batch.tensors(tokenizer)
+    model.train()
+    model.zero_grad()
+
+    def log_probs(turn):
+        logits = model(input_ids=turn.input_ids, attention_mask=turn.attention_mask).logits
+        return losses.response_log_probs(logits, turn.input_ids, turn.response_mask)
+
+    logp, mask1, mask2 = losses.join_turns(log_probs(turn1), turn1.response_mask, log_probs(turn2), turn2.response_mask)
+    # Fake oracle rewards so that the advantages are non-zero; π_ref = a perturbed copy of π_θ's log-probs.
+    out = losses.score_loss(logp, logp.detach() - 0.1, mask1, mask2, [1, 0, 0, 1], [1, 1, 0, 0],
+                            variant=losses.Variant.STAGE2, group_size=2)
+    out.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    model.eval()
