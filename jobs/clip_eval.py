@@ -31,6 +31,8 @@ from armillary.algorithms.clip_reward.config import RewardConfig
 from armillary.algorithms.clip_reward.models import load_clip
 from armillary.algorithms.clip_reward.reward import ClipReward, RewardRequest
 from armillary.envs.language_goals import FLOOR_CAPTION, LanguageGoalOptions, World, success_triples
+from armillary.platform.mlflow_store import client as mlflow_client
+from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment
 
 EVAL_SEED = 9_999_991  # held out: training uses seeds 0.. and 1_000_003 + seed
 EXPERIMENT = "clip-reward/eval"
@@ -140,10 +142,8 @@ def plot_pr_curves(results: dict[str, dict[str, Any]], base_rate: float, path: P
 def log_to_mlflow(uri: str, runs_root: Path, results: dict[str, dict[str, Any]], settings: dict[str, Any],
                   artifacts: Sequence[Path], summary: dict[str, dict[str, float]] | None = None) -> str:
     """A parent run (settings, artifacts) with one child run per model; returns the parent's id."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = _ensure_experiment(client, uri, runs_root)
+    client = mlflow_client(uri)
+    experiment_id = ensure_experiment(uri, EXPERIMENT, runs_root)
     parent = client.create_run(experiment_id, run_name="clip-eval", tags={"armillary.kind": "clip-eval"}).info.run_id
     for key, value in settings.items():
         client.log_param(parent, key, json.dumps(value) if isinstance(value, (list, dict, tuple)) else str(value))
@@ -164,19 +164,6 @@ def log_to_mlflow(uri: str, runs_root: Path, results: dict[str, dict[str, Any]],
         client.log_artifact(parent, str(artifact))
     client.set_terminated(parent)
     return parent
-
-
-def _ensure_experiment(client, uri: str, runs_root: Path) -> str:
-    """The experiment's id, created if needed, with platform/tracking.py's conventions (artifacts beside an
-    embedded sqlite store) but without importing it: it pulls in Ray through Tune, and this job needs no Ray."""
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = (runs_root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
-    try:
-        return client.create_experiment(EXPERIMENT, artifact_location=location)
-    except Exception:  # created concurrently by another process
-        return client.get_experiment_by_name(EXPERIMENT).experiment_id
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {plot} and {out / 'results.json'}")
     if not args.no_mlflow:
         runs_root = Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
-        uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{runs_root / 'mlflow.db'}"
+        uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
         parent = log_to_mlflow(uri, runs_root, results, settings, [plot, out / "results.json"], summary)
         print(f"MLflow: experiment {EXPERIMENT!r}, run {parent} in {uri}")
     return 0

@@ -24,6 +24,8 @@ from typing import Any, Mapping
 from ray.tune import Callback
 
 from armillary.platform import metrics as metric_names
+from armillary.platform.mlflow_store import client as _client
+from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment  # noqa: F401 (re-exported)
 from armillary.platform.spec import ExperimentSpec
 
 TAG_RUN_DIR = "armillary.run_dir"
@@ -32,32 +34,9 @@ TAG_PARENT = "mlflow.parentRunId"
 ITERATION_KEY = "training_iteration"
 
 
-def default_tracking_uri(runs_root: Path) -> str:
-    return f"sqlite:///{(runs_root / 'mlflow.db').resolve()}"
-
-
 def resolve_tracking_uri(spec: ExperimentSpec, runs_root: Path) -> str:
     """The spec's URI, else $MLFLOW_TRACKING_URI, else the embedded sqlite store in the runs folder."""
     return spec.tracking.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
-
-
-def _client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
-
-
-def ensure_experiment(uri: str, name: str, runs_root: Path) -> str:
-    client = _client(uri)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    # With the embedded store, keep artifacts beside it (MLflow would otherwise write to ./mlruns).
-    location = (runs_root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except Exception:  # created concurrently by another driver
-        return client.get_experiment_by_name(name).experiment_id
 
 
 def flatten_params(spec_dict: Mapping[str, Any]) -> dict[str, str]:
