@@ -1,0 +1,40 @@
+"""One registration for the skill algorithms: VIC, DISDAIN and RVIC differ only in their hyperparameters,
+their method (rewards and discriminators, a SkillMethod in the method folder's losses.py) and whether the
+start state is part of what the policy and the discriminator see. No Ray import: Ray loads on first use."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from armillary.algorithms.registry import AlgorithmEntry, Hyperparameters, register
+
+SMOKE = {"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "evaluation_episodes_per_skill": 2}
+
+
+def _config_class():
+    from armillary.algorithms.skills.algorithm import SkillPPOConfig
+
+    return SkillPPOConfig
+
+
+def _final_artifacts(algo, folder) -> None:
+    from armillary.algorithms.skills.artifacts import write_skill_artifacts
+
+    write_skill_artifacts(algo, folder)
+
+
+def register_skill_algorithm(*, name: str, hyperparameters: type[Hyperparameters], method: str,
+                             include_start: bool | Callable[[Any], bool], description: str) -> AlgorithmEntry:
+    """method: "module:Class" of the SkillMethod; include_start: a constant or a function of the hyperparameters."""
+
+    def apply(config, hp, env_entry, num_learners: int):
+        from armillary.algorithms.skills.configure import configure_skill_algorithm
+
+        module, _, qualname = method.partition(":")
+        method_class = getattr(importlib.import_module(module), qualname)
+        start = include_start(hp) if callable(include_start) else include_start
+        return configure_skill_algorithm(config, hp, env_entry, num_learners, method_class, include_start=start)
+
+    return register(AlgorithmEntry(name=name, hyperparameters=hyperparameters, config_class=_config_class, apply=apply,
+                                   description=description, smoke=dict(SMOKE), final_artifacts=_final_artifacts))
