@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from parallel_runs import run_jobs
 
 SKILL_PRESETS = {"rvic": "rvic/open-room", "vic": "vic/open-room"}
 # variant → (whose skills, primitive moves offered too)
@@ -87,22 +88,6 @@ def learn_downstream(variant: str, seed: int, steps: int, library: Path | None) 
                           "wall_s": round(time.time() - started, 1)}), flush=True)
     algo.stop()
     ray.shutdown()
-
-
-def run_jobs(jobs: list[tuple[list[str], Path]], parallel: int) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    running = []
-    while jobs or running:
-        while jobs and len(running) < parallel:
-            arguments, log = jobs.pop(0)
-            err = log.with_suffix(".err").open("w")
-            running.append((subprocess.Popen([sys.executable, __file__, *arguments], stdout=log.open("w"), stderr=err, env=env), log))
-        time.sleep(2)
-        for process, log in list(running):
-            if process.poll() is not None:
-                running.remove((process, log))
-                if process.returncode:
-                    raise SystemExit(f"{log.name} failed (exit {process.returncode}); see {log.with_suffix('.err')}")
 
 
 def summarise(rows: list[dict], out: Path, steps: int, bin_size: int) -> str:
@@ -172,7 +157,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     needed = {VARIANTS[v][0] for v in args.variants} - {None}
     libraries = {(a, s): args.out / "skills" / f"{a}_seed{s}" for a in needed for s in args.seeds}
-    run_jobs([(["--skills-worker", a, str(s), str(folder), "--skill-steps", str(args.skill_steps)],
+    run_jobs([([sys.executable, __file__, "--skills-worker", a, str(s), str(folder), "--skill-steps", str(args.skill_steps)],
                args.out / f"skills_{a}_seed{s}.jsonl") for (a, s), folder in libraries.items()
               if not (folder / "skills.json").is_file()], args.parallel)  # libraries of an earlier run are reused
     jobs = []
@@ -180,7 +165,7 @@ def main() -> None:
         for variant in args.variants:
             owner = VARIANTS[variant][0]
             library = str(libraries[(owner, seed)]) if owner else "-"
-            jobs.append((["--downstream-worker", variant, str(seed), library, "--steps", str(args.steps)],
+            jobs.append(([sys.executable, __file__, "--downstream-worker", variant, str(seed), library, "--steps", str(args.steps)],
                          args.out / f"downstream_{variant}_seed{seed}.jsonl"))
     run_jobs(jobs, args.parallel)
     rows = [json.loads(line) for path in sorted(args.out.glob("downstream_*.jsonl")) for line in path.read_text().splitlines()

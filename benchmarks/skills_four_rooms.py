@@ -18,10 +18,11 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from parallel_runs import run_jobs
 
 VARIANTS = {
     "disdain": ("disdain/four-rooms", []),
@@ -161,27 +162,16 @@ def main() -> None:
         print(summarise(lines, args.out, args.eval_every))
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(v, s) for s in args.seeds for v in args.variants]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    running: list[tuple[subprocess.Popen, Path]] = []
-    log_paths = []
-    started = time.time()
-    while jobs or running:
-        while jobs and len(running) < args.parallel:
-            variant, seed = jobs.pop(0)
-            log = args.out / f"{variant}_seed{seed}.jsonl"
+    jobs = []
+    for seed in args.seeds:
+        for variant in args.variants:
             command = [sys.executable, __file__, "--worker", variant, str(seed), "--steps", str(args.steps),
                        "--eval-every", str(args.eval_every), "--set", *args.set]
             if variant == "disdain" and seed == args.seeds[0]:
                 command += ["--artifacts", str(args.out / "disdain_artifacts")]
-            running.append((subprocess.Popen(command, stdout=log.open("w"), stderr=(args.out / f"{variant}_seed{seed}.err").open("w"), env=env), log))
-            log_paths.append(log)
-        time.sleep(2)
-        for process, log in list(running):
-            if process.poll() is not None:
-                running.remove((process, log))
-                if process.returncode:
-                    raise SystemExit(f"{log.name} failed (exit {process.returncode}); see {log.with_suffix('.err')}")
+            jobs.append((command, args.out / f"{variant}_seed{seed}.jsonl"))
+    started = time.time()
+    log_paths = run_jobs(jobs, args.parallel)
     lines = [json.loads(row) for path in log_paths for row in path.read_text().splitlines() if row.startswith("{")]
     (args.out / "curves.json").write_text(json.dumps(lines))
     print(summarise(lines, args.out, args.eval_every))

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from parallel_runs import run_jobs
 
 # name → (preset, overrides). "vic-end" is VIC with q(z | s_f) (no start state), the DIAYN-like end-state variant.
 PRESETS = {
@@ -73,26 +74,16 @@ def main() -> None:
         return
 
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(a, s) for s in args.seeds for a in args.algorithms]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    running, logs, started = [], [], time.time()
-    while jobs or running:
-        while jobs and len(running) < args.parallel:
-            algorithm, seed = jobs.pop(0)
-            log = args.out / f"{algorithm}_seed{seed}.jsonl"
+    jobs = []
+    for seed in args.seeds:
+        for algorithm in args.algorithms:
             command = [sys.executable, __file__, "--worker", algorithm, str(seed), "--steps", str(args.steps),
                        "--episodes-per-skill", str(args.episodes_per_skill), "--set", *args.set]
             if seed == args.seeds[0]:
                 command += ["--artifacts", str(args.out / f"{algorithm}_artifacts")]
-            err = (args.out / f"{algorithm}_seed{seed}.err").open("w")
-            running.append((subprocess.Popen(command, stdout=log.open("w"), stderr=err, env=env), log))
-            logs.append(log)
-        time.sleep(2)
-        for process, log in list(running):
-            if process.poll() is not None:
-                running.remove((process, log))
-                if process.returncode:
-                    raise SystemExit(f"{log.name} failed (exit {process.returncode}); see {log.with_suffix('.err')}")
+            jobs.append((command, args.out / f"{algorithm}_seed{seed}.jsonl"))
+    started = time.time()
+    logs = run_jobs(jobs, args.parallel)
     rows = [json.loads(line) for path in logs for line in path.read_text().splitlines() if line.startswith("{")]
     (args.out / "results.json").write_text(json.dumps(rows, indent=2))
     table = ["| algorithm | seeds | " + " | ".join(FIGURES) + " |", "|---|---|" + "---|" * len(FIGURES)]
