@@ -5,5 +5,4 @@ models.py     CLIP models of several sizes from a CLIPConfig, the word-level tok
 losses.py     the contrastive (CLIP) loss used for fine-tuning                                    (no Ray)
 config.py     the hyperparameters, each with its paper symbol                                      (no Ray)
 serve.py      the Ray Serve application hosting one model (the Ray edge)
-benchmark.py  frames/s in-process vs through the deployment
 """

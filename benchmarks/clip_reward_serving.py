@@ -1,11 +1,13 @@
 """Frames/s of the reward model: in-process vs through the deployment, batched vs one request per frame.
 
-    OMP_NUM_THREADS=1 python -m armillary.algorithms.clip_reward.benchmark --model runs/clip_reward/models/small-seed0
+    OMP_NUM_THREADS=1 python benchmarks/clip_reward_serving.py --model runs/clip_reward/models/small-seed0
 
-Three figures, in one run, on the same frames:
+Four figures, in one run, on the same frames:
   in_process   ClipReward called directly, at several batch sizes (the best is the ceiling)
   unbatched    one frame per request, each awaited before the next (what a blocking per-step call costs)
   batched      `concurrency` single-frame requests in flight at once, merged by @serve.batch
+  vector       requests of `frames_per_request` frames each (one env runner's vector of envs per call),
+               `vector_concurrency` in flight (several env runners), also merged by @serve.batch
 Prints a JSON record, with the batch sizes the replica actually formed and the latency of one request.
 Starts its own local Ray (address="local"), never touching another Ray on the machine.
 """
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--frames-per-request", type=int, default=16, help="vector contender: frames per call")
+    parser.add_argument("--vector-concurrency", type=int, default=4, help="vector contender: calls in flight")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -88,6 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         record["batched_frames_per_s"] = args.frames / (time.perf_counter() - start_time)
         after = next(iter(replica_stats(handle).values()))["batch_sizes"]
         record["batch_sizes_formed"] = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+
+        step = args.frames_per_request
+        start_time = time.perf_counter()
+        pending = []
+        for i in range(0, args.frames, step):
+            pending.append(handle.score.remote(frames[i : i + step], goals[i : i + step], world.goals))
+            if len(pending) >= args.vector_concurrency:
+                pending.pop(0).result()
+        for response in pending:
+            response.result()
+        record["vector_frames_per_s"] = args.frames / (time.perf_counter() - start_time)
     finally:
         from ray import serve
 
@@ -96,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     best = max(in_process.values())
     record["batched_vs_unbatched"] = record["batched_frames_per_s"] / record["unbatched_frames_per_s"]
     record["batched_vs_best_in_process"] = record["batched_frames_per_s"] / best
+    record["vector_vs_unbatched"] = record["vector_frames_per_s"] / record["unbatched_frames_per_s"]
+    record["vector_vs_best_in_process"] = record["vector_frames_per_s"] / best
     print(json.dumps(record, indent=2))
     return 0
 
