@@ -1,4 +1,5 @@
-"""Run benchmark workers as subprocesses, at most `parallel` at a time, one thread of torch/BLAS each.
+"""Benchmark workers: subprocesses run at most `parallel` at a time with one thread of torch/BLAS each
+(`run_jobs`), and the algorithm each worker trains, built from a preset through the platform (`build_worker`).
 
 Each job is (command, log): stdout goes to `log` (the worker's JSON lines), stderr beside it as `.err`. The
 first failure stops the benchmark with the log to read.
@@ -28,3 +29,31 @@ def run_jobs(jobs: list[tuple[list[str], Path]], parallel: int) -> list[Path]:
                 if process.returncode:
                     raise SystemExit(f"{log.name} failed (exit {process.returncode}); see {log.with_suffix('.err')}")
     return [log for _, log in jobs]
+
+
+# A worker samples in its own process (no env-runner actor): one CPU per worker, so two run side by side.
+WORKER_RESOURCES = ["resources.num_env_runners=0", "resources.num_envs_per_env_runner=8"]
+
+
+def build_worker(preset: str, overrides: list[str], seed: int, configure=None):
+    """(spec, algorithm) for one trial of `preset` in this worker process, on a private one-CPU local Ray.
+    `configure(config)` may add to the RLlib config (e.g. callbacks) before the algorithm is built."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import ray
+
+    from armillary.platform.rllib_config import build_algorithm_config
+    from armillary.platform.spec import load_spec
+
+    spec = load_spec(preset, [*overrides, *WORKER_RESOURCES])
+    config = build_algorithm_config(spec, seed)
+    if configure is not None:
+        configure(config)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    return spec, config.build_algo()
+
+
+def stop_worker(algo) -> None:
+    import ray
+
+    algo.stop()
+    ray.shutdown()

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from parallel_runs import run_jobs
+from parallel_runs import build_worker, run_jobs, stop_worker
 
 SKILL_PRESETS = {"rvic": "rvic/open-room", "vic": "vic/open-room"}
 # variant → (whose skills, primitive moves offered too)
@@ -36,23 +35,10 @@ def _count_primitive_steps(*, episode, metrics_logger, **_) -> None:
     metrics_logger.log_value("primitive_steps", episode.get_infos(-1)["primitive_steps"], reduce="sum", clear_on_reduce=True)
 
 
-def _start_ray():
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import ray
-
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    return ray
-
-
 def learn_skills(algorithm: str, seed: int, steps: int, folder: Path) -> None:
-    ray = _start_ray()
     from armillary.envs.skill_options import export_skill_library
-    from armillary.platform.rllib_config import build_algorithm_config
-    from armillary.platform.spec import load_spec
 
-    spec = load_spec(SKILL_PRESETS[algorithm], ["algorithm.config.evaluation_interval=0", "resources.num_env_runners=0",
-                                                "resources.num_envs_per_env_runner=8"])
-    algo = build_algorithm_config(spec, seed).build_algo()
+    _, algo = build_worker(SKILL_PRESETS[algorithm], ["algorithm.config.evaluation_interval=0"], seed)
     started, sampled = time.time(), 0
     while sampled < steps:
         sampled = int(algo.train()["env_runners"]["num_env_steps_sampled_lifetime"])
@@ -60,22 +46,15 @@ def learn_skills(algorithm: str, seed: int, steps: int, folder: Path) -> None:
     export_skill_library(algo, folder)
     print(json.dumps({"skills": algorithm, "seed": seed, "env_steps": sampled, "wall_s": round(time.time() - started, 1),
                       **{k: round(float(v), 4) for k, v in figures.items()}}), flush=True)
-    algo.stop()
-    ray.shutdown()
+    stop_worker(algo)
 
 
 def learn_downstream(variant: str, seed: int, steps: int, library: Path | None) -> None:
-    ray = _start_ray()
-    from armillary.platform.rllib_config import build_algorithm_config
-    from armillary.platform.spec import load_spec
-
-    overrides = ["resources.num_env_runners=0", "resources.num_envs_per_env_runner=8",
-                 f"env.config.include_primitives={str(VARIANTS[variant][1]).lower()}"]
+    overrides = [f"env.config.include_primitives={str(VARIANTS[variant][1]).lower()}"]
     if library is not None:
         overrides.append(f"env.config.skills={library}")
-    config = build_algorithm_config(load_spec("rvic/open-room-downstream", overrides), seed)
-    config.callbacks(on_episode_step=_count_primitive_steps)
-    algo = config.build_algo()
+    _, algo = build_worker("rvic/open-room-downstream", overrides, seed,
+                           configure=lambda config: config.callbacks(on_episode_step=_count_primitive_steps))
     started, primitive_steps = time.time(), 0
     while primitive_steps < steps:
         result = algo.train()
@@ -86,8 +65,7 @@ def learn_downstream(variant: str, seed: int, steps: int, library: Path | None) 
                           "success": float(runners.get("episode_return_mean", float("nan"))),
                           "episode_len_meta": float(runners.get("episode_len_mean", float("nan"))),
                           "wall_s": round(time.time() - started, 1)}), flush=True)
-    algo.stop()
-    ray.shutdown()
+    stop_worker(algo)
 
 
 def summarise(rows: list[dict], out: Path, steps: int, bin_size: int) -> str:

@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
-from parallel_runs import run_jobs
+from parallel_runs import build_worker, run_jobs, stop_worker
 
 VARIANTS = {
     "disdain": ("disdain/four-rooms", []),
@@ -33,17 +32,8 @@ VARIANTS = {
 
 def run_one(variant: str, seed: int, steps: int, eval_every_steps: int, extra: list[str], artifacts: Path | None) -> None:
     """One trial in this process; prints one JSON line per evaluation."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import ray
-
-    from armillary.platform.rllib_config import build_algorithm_config
-    from armillary.platform.spec import load_spec
-
     preset, overrides = VARIANTS[variant]
-    spec = load_spec(preset, [*overrides, *extra, "algorithm.config.evaluation_interval=0", "resources.num_env_runners=0", "resources.num_envs_per_env_runner=8"])
-    config = build_algorithm_config(spec, seed)
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    algo = config.build_algo()
+    _, algo = build_worker(preset, [*overrides, *extra, "algorithm.config.evaluation_interval=0"], seed)
     started, sampled, next_eval = time.time(), 0, 0
     while sampled < steps:
         result = algo.train()
@@ -60,8 +50,7 @@ def run_one(variant: str, seed: int, steps: int, eval_every_steps: int, extra: l
         from armillary.algorithms.skills.artifacts import write_skill_artifacts
 
         write_skill_artifacts(algo, artifacts)
-    algo.stop()
-    ray.shutdown()
+    stop_worker(algo)
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:

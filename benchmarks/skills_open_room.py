@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from parallel_runs import run_jobs
+from parallel_runs import build_worker, run_jobs, stop_worker
 
 # name → (preset, overrides). "vic-end" is VIC with q(z | s_f) (no start state), the DIAYN-like end-state variant.
 PRESETS = {
@@ -32,17 +31,8 @@ FIGURES = ("skill_entropy_final_bits", "skill_entropy_displacement_bits", "mutua
 
 
 def run_one(algorithm: str, seed: int, steps: int, extra: list[str], episodes_per_skill: int, artifacts: Path | None) -> None:
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import ray
-
-    from armillary.platform.rllib_config import build_algorithm_config
-    from armillary.platform.spec import load_spec
-
     preset, overrides = PRESETS[algorithm]
-    spec = load_spec(preset, [*overrides, *extra, "algorithm.config.evaluation_interval=0", "resources.num_env_runners=0", "resources.num_envs_per_env_runner=8"])
-    config = build_algorithm_config(spec, seed)
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    algo = config.build_algo()
+    _, algo = build_worker(preset, [*overrides, *extra, "algorithm.config.evaluation_interval=0"], seed)
     started, sampled = time.time(), 0
     while sampled < steps:
         sampled = int(algo.train()["env_runners"]["num_env_steps_sampled_lifetime"])
@@ -53,8 +43,7 @@ def run_one(algorithm: str, seed: int, steps: int, extra: list[str], episodes_pe
         from armillary.algorithms.skills.artifacts import write_skill_artifacts
 
         write_skill_artifacts(algo, artifacts)
-    algo.stop()
-    ray.shutdown()
+    stop_worker(algo)
 
 
 def main() -> None:

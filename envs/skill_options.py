@@ -73,8 +73,6 @@ class FrozenSkills:
         self.layout = SkillObservationLayout(**library["layout"])
         self.skill_length = int(library["skill_length"])
         self.env_name, self.env_options = library["env"], library["env_options"]
-        self.algorithm = library["algorithm"]
-        torch.set_num_threads(1)
         self._torch = torch
         self._module = RLModule.from_checkpoint(str(folder / POLICY_DIR))
         self._module.eval()
@@ -84,15 +82,8 @@ class FrozenSkills:
         return self.layout.num_skills
 
     def act(self, skill: int, state: np.ndarray, start: np.ndarray, step: int) -> int:
-        parts = [state]
-        if self.layout.include_start:
-            parts.append(start)
-        one_hot = np.zeros(self.layout.num_skills, dtype=np.float32)
-        one_hot[skill] = 1.0
-        parts.append(one_hot)
-        if self.layout.include_time:
-            parts.append(np.array([step / self.skill_length], dtype=np.float32))
-        obs = self._torch.from_numpy(np.concatenate(parts)[None].astype(np.float32))
+        observation = self.layout.compose(state, start, skill, step / self.skill_length)
+        obs = self._torch.from_numpy(observation[None].astype(np.float32))
         with self._torch.no_grad():
             logits = self._module.forward_inference({"obs": obs})["action_dist_inputs"]
         return int(logits.argmax(-1)[0])

@@ -29,7 +29,7 @@ import torch
 
 from armillary.algorithms.clip_reward.config import RewardConfig
 from armillary.algorithms.clip_reward.models import load_clip
-from armillary.algorithms.clip_reward.reward import ClipReward, RewardRequest
+from armillary.algorithms.clip_reward.reward import ClipReward
 from armillary.envs.language_goals import FLOOR_CAPTION, LanguageGoalOptions, World, success_triples
 from armillary.platform.mlflow_store import client as mlflow_client
 from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment

@@ -42,6 +42,18 @@ class SkillObservationLayout:
         skills = obs[..., offset : offset + self.num_skills].argmax(-1)
         return state, start, skills
 
+    def compose(self, state: np.ndarray, start: np.ndarray, skill: int, time_fraction: float) -> np.ndarray:
+        """The policy's observation [s_t | s_0 (if include_start) | one-hot z | t/T (if include_time)]."""
+        parts = [state]
+        if self.include_start:
+            parts.append(start)
+        one_hot = np.zeros(self.num_skills, dtype=np.float32)
+        one_hot[skill] = 1.0
+        parts.append(one_hot)
+        if self.include_time:
+            parts.append(np.array([time_fraction], dtype=np.float32))
+        return np.concatenate(parts)
+
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("state_dim", "num_skills", "include_start", "include_time")}
 
@@ -114,12 +126,4 @@ class SkillEnv(gym.Env):
         return np.asarray(obs, dtype=np.float32).reshape(-1) * self._scale
 
     def _observation(self, state: np.ndarray) -> np.ndarray:
-        parts = [state]
-        if self.layout.include_start:
-            parts.append(self._start_state)
-        one_hot = np.zeros(self.num_skills, dtype=np.float32)
-        one_hot[self._skill] = 1.0
-        parts.append(one_hot)
-        if self.layout.include_time:
-            parts.append(np.array([self._steps / self.skill_length], dtype=np.float32))
-        return np.concatenate(parts)
+        return self.layout.compose(state, self._start_state, self._skill, self._steps / self.skill_length)
