@@ -8,15 +8,19 @@ FOUR_ROOMS_SMALL = {
     "train_batch_size": 512, "minibatch_size": 128, "num_epochs": 4, "lr": 1e-3, "entropy_coeff": 0.01,
     "discriminator_lr": 1e-2, "discriminator_hidden_sizes": [64], "evaluation_interval": 20,
 }
+# Env, seeds and budget shared by DISDAIN and both baselines, so the variants differ only in E and λ.
+FOUR_ROOMS_EXPERIMENT = {
+    "env": {"name": "four-rooms-small", "config": {"max_episode_steps": 8, "start": "fixed", "observation": "onehot"}},
+    "seeds": [0, 1, 2],
+    "stop": {"env_steps": 1_000_000},
+    "checkpoint": {"every_iterations": 50},
+}
 
 register(
     "disdain/four-rooms",
     {
         "algorithm": {"name": "disdain", "config": dict(FOUR_ROOMS_SMALL)},
-        "env": {"name": "four-rooms-small", "config": {"max_episode_steps": 8, "start": "fixed", "observation": "onehot"}},
-        "seeds": [0, 1, 2],
-        "stop": {"env_steps": 1_000_000},
-        "checkpoint": {"every_iterations": 50},
+        **FOUR_ROOMS_EXPERIMENT,
     },
     "DISDAIN on the authors' small Four Rooms (24 cells, N=24 skills, T=8, E=2, λ=20): effective skills vs steps.",
 )
@@ -25,10 +29,7 @@ register(
     "disdain/four-rooms-baseline",
     {
         "algorithm": {"name": "disdain", "config": {**FOUR_ROOMS_SMALL, "bonus_weight": 0.0}},
-        "env": {"name": "four-rooms-small", "config": {"max_episode_steps": 8, "start": "fixed", "observation": "onehot"}},
-        "seeds": [0, 1, 2],
-        "stop": {"env_steps": 1_000_000},
-        "checkpoint": {"every_iterations": 50},
+        **FOUR_ROOMS_EXPERIMENT,
     },
     "The no-bonus baseline of disdain/four-rooms: the same E=2 ensemble averaging, λ=0. (E=1, λ=0 is vic/four-rooms.)",
 )

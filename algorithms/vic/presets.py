@@ -1,6 +1,6 @@
 """VIC presets: the DISDAIN baseline on small Four Rooms, and the RVIC comparison on the open room."""
 
-from armillary.algorithms.disdain.presets import FOUR_ROOMS_SMALL
+from armillary.algorithms.disdain.presets import FOUR_ROOMS_EXPERIMENT, FOUR_ROOMS_SMALL
 from armillary.platform.presets import register
 
 _VIC_FOUR_ROOMS = {k: v for k, v in FOUR_ROOMS_SMALL.items() if k not in ("ensemble_size", "bonus_weight")}
@@ -9,10 +9,7 @@ register(
     "vic/four-rooms",
     {
         "algorithm": {"name": "vic", "config": {**_VIC_FOUR_ROOMS, "clip_skill_reward_at_zero": True}},
-        "env": {"name": "four-rooms-small", "config": {"max_episode_steps": 8, "start": "fixed", "observation": "onehot"}},
-        "seeds": [0, 1, 2],
-        "stop": {"env_steps": 1_000_000},
-        "checkpoint": {"every_iterations": 50},
+        **FOUR_ROOMS_EXPERIMENT,
     },
     "VIC (one discriminator, no bonus) on DISDAIN's small Four Rooms: the E=1, λ=0 baseline.",
 )
