@@ -42,6 +42,9 @@ class AlgorithmEntry:
     # Optional: write method-specific pictures/files (occupancy maps, clips, tables) for a trained
     # algorithm into a folder; the platform logs them to the trial's MLflow run at the end of training.
     final_artifacts: Callable[[Any, Any], None] | None = None
+    # Optional: start the Ray services every trial of an experiment shares (e.g. a Ray Serve deployment of a
+    # reward model), called once with the hyperparameters by the driver, connected to Ray, before any trial.
+    start_services: Callable[[Any], None] | None = None
 
 
 # Modules whose import registers algorithms (imported on first lookup).
@@ -54,6 +57,7 @@ _CATALOG: Catalog[AlgorithmEntry] = Catalog(
         "armillary.algorithms.disdain.entry",
         "armillary.algorithms.rvic.entry",
         "armillary.algorithms.domino.entry",
+        "armillary.algorithms.clip_reward.entry",
     ),
 )
 

@@ -20,7 +20,8 @@ Rewards (option `reward`):
   external      always 0 and success never terminates: the reward comes from outside (the VLM reward), so
                 neither the reward nor the episode boundary tells the learner the ground truth. Episodes
                 truncate at `max_episode_steps`.
-Either way, info carries the ground truth for logging: "success" (bool), "goal" (text), "goal_index",
+Either way, info carries the ground truth for logging: "success" (bool: on the goal now), "reached" (bool: on
+the goal at some step of this episode), "goal" (text), "goal_index",
 "agent_pos" (x, y), "standing_on" (the caption of the agent's cell, e.g. "the agent is on the floor").
 With `info_frame=True` the rendered frame is also in info["frame"], for a reward model when the policy's
 observation is symbolic.
@@ -28,6 +29,14 @@ observation is symbolic.
 Observations (option `observation`):
   symbolic  float32 [G*G*(1 + colours + shapes) + colours + shapes]: per cell the agent flag and the
             one-hot colour and shape of the object there, then the goal's colour and shape one-hots.
+  objects   float32 [num_objects*4 + colours + shapes]: per object its offset from the agent (dx, dy) / (G - 1)
+            and whether its colour and its shape are the goal's (two flags), the goal object first and the
+            others in the scene's order; then the goal's colour and shape one-hots. Egocentric and pointing at
+            the goal, so the policy has nothing to learn but "walk there and stay" — which is what the reward
+            model's RL experiment needs: it tests whether the *reward* teaches that, so the shuffled-goal
+            control (same observation, reward about another object) shows what the reward alone contributes.
+            (With per-object one-hot colours and shapes in scene order, PPO on the ground-truth reward stayed
+            at "walk to any object" for 200k steps: matching colour AND shape across slots is slow for an MLP.)
   pixels    Dict(frame: uint8 [H, W, 3], goal: float32 one-hot over all `num_goals` goal texts).
 
 Labelled data for training and evaluating reward models, from the same renderer: `caption_pairs` gives
@@ -90,7 +99,7 @@ class LanguageGoalOptions(EnvOptions):
     reward: Literal["ground_truth", "external"] = Field(
         "ground_truth", description="'ground_truth': 1 and terminate on success; 'external': 0, no termination."
     )
-    observation: Literal["symbolic", "pixels"] = Field("symbolic", description="See the module docstring.")
+    observation: Literal["symbolic", "objects", "pixels"] = Field("symbolic", description="See the module docstring.")
     info_frame: bool = Field(False, description="Put the rendered frame in info['frame'] on reset and every step.")
 
     @model_validator(mode="after")
@@ -274,6 +283,9 @@ class LanguageGoalEnv(gym.Env):
         if self.options.observation == "symbolic":
             size = g * g * self._cell_features + n_c + n_s
             self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(size,), dtype=np.float32)
+        elif self.options.observation == "objects":
+            size = self.options.num_objects * 4 + n_c + n_s
+            self.observation_space = gym.spaces.Box(-1.0, 1.0, shape=(size,), dtype=np.float32)
         else:
             self.observation_space = gym.spaces.Dict(
                 {
@@ -289,6 +301,7 @@ class LanguageGoalEnv(gym.Env):
         self._agent = (0, 0)
         self._goal_kind = 0
         self._steps = 0
+        self._reached = False
 
     @property
     def goals(self) -> tuple[str, ...]:
@@ -316,6 +329,7 @@ class LanguageGoalEnv(gym.Env):
         self._background = self.world.render_background(scene)
         self._layout = self._symbolic_layout() if self.options.observation == "symbolic" else None
         self._steps = 0
+        self._reached = self._success()
         return self._observation(), self._info()
 
     def step(self, action):
@@ -327,6 +341,7 @@ class LanguageGoalEnv(gym.Env):
         self._agent = (min(max(x + dx, 0), last), min(max(y + dy, 0), last))
         self._steps += 1
         success = self._success()
+        self._reached = self._reached or success
         reward, terminated = 0.0, False
         if self.options.reward == "ground_truth" and success:
             reward, terminated = 1.0, True
@@ -361,9 +376,26 @@ class LanguageGoalEnv(gym.Env):
             x, y = self._agent
             obs[(y * self.world.size + x) * self._cell_features] = 1.0
             return obs
+        if self.options.observation == "objects":
+            return self._objects_observation()
         goal = np.zeros(self.world.num_goals, dtype=np.float32)
         goal[self._goal_kind] = 1.0
         return {"frame": self.render(), "goal": goal}
+
+    def _objects_observation(self) -> np.ndarray:
+        n_c, n_s = len(self.world.colours), len(self.world.shapes)
+        slots = np.zeros((self.options.num_objects, 4), dtype=np.float32)  # a given scene may hold fewer: zeros
+        x, y = self._agent
+        scale = max(1, self.world.size - 1)
+        goal_colour, goal_shape = divmod(self._goal_kind, n_s)
+        order = sorted(range(len(self._scene.kinds)), key=lambda i: self._scene.kinds[i] != self._goal_kind)
+        for slot, i in zip(slots, order):
+            kind, (ox, oy) = self._scene.kinds[i], self._scene.cells[i]
+            colour, shape = divmod(kind, n_s)
+            slot[:] = (ox - x) / scale, (oy - y) / scale, colour == goal_colour, shape == goal_shape
+        goal = np.zeros(n_c + n_s, dtype=np.float32)
+        goal[goal_colour] = goal[n_c + goal_shape] = 1.0
+        return np.concatenate((slots.reshape(-1), goal))
 
     def _info(self, success: bool | None = None) -> dict[str, Any]:
         x, y = self._agent
@@ -372,6 +404,7 @@ class LanguageGoalEnv(gym.Env):
             "goal": self.world.goals[self._goal_kind],
             "goal_index": self._goal_kind,
             "success": self._success() if success is None else success,
+            "reached": self._reached,
             "agent_pos": self._agent,
             "standing_on": FLOOR_CAPTION if kind < 0 else self.world.goals[kind],
         }
@@ -477,7 +510,8 @@ register(
         make=lambda options: LanguageGoalEnv(options),
         description="A rendered 6x6 world of coloured shapes with language goals ('the agent is on the red square').",
         family="language-goal",
-        smoke={"grid_size": 4, "num_objects": 2},
+        # The frame size stays: reward models are trained at it and refuse other sizes.
+        smoke={"num_objects": 2, "max_episode_steps": 10},
     )
 )
 

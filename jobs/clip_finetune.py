@@ -7,7 +7,9 @@ default the model is built at the env's frame size from a CLIPConfig (`--size`, 
 algorithms/clip_reward/models.py) and trained from scratch. `--init-from PATH_OR_HUB_NAME` fine-tunes an
 existing checkpoint instead (frames are then resized to its input size). The result is saved in the
 standard format (save_pretrained), with training.json beside it: the config, the loss curve, the wall time,
-and caption-retrieval accuracy on held-out frames.
+and caption-retrieval accuracy on held-out frames. The same go to MLflow (experiment `clip-reward/fit` of
+$MLFLOW_TRACKING_URI, else the embedded store runs/mlflow.db): the config as params, the loss, 1/τ and learning
+rate per logged step, the held-out accuracy, and training.json as an artifact.
 
 CPU-friendly: one torch thread unless --threads says otherwise (the dev machine has 2 shared cores).
 """
@@ -41,6 +43,10 @@ from armillary.algorithms.clip_reward.models import (
     save_clip,
 )
 from armillary.envs.language_goals import LanguageGoalOptions, World, caption_pairs
+from armillary.platform.mlflow_store import client as mlflow_client
+from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment
+
+EXPERIMENT = "clip-reward/fit"
 
 HELD_OUT_SEED_OFFSET = 1_000_003  # held-out frames never share a seed with training frames
 
@@ -134,20 +140,46 @@ def _lr_factor(step: int, config: FinetuneConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def log_to_mlflow(uri: str, runs_root: Path, record: dict[str, Any], path: Path) -> str:
+    """One run per fine-tuned model: config as params, the curves as metrics, training.json as an artifact."""
+    client = mlflow_client(uri)
+    experiment_id = ensure_experiment(uri, EXPERIMENT, runs_root)
+    run_id = client.create_run(experiment_id, run_name=path.name, tags={"armillary.kind": "clip-fit"}).info.run_id
+    for key, value in {**record["config"], "init_from": record["init_from"], "model_path": str(path),
+                       "num_parameters": record["num_parameters"]}.items():
+        client.log_param(run_id, key, str(value))
+    for point in record["history"]:
+        for name in ("loss", "logit_scale", "lr"):
+            client.log_metric(run_id, f"clip_reward/fit/{name}", point[name], step=point["step"])
+    client.log_metric(run_id, "clip_reward/fit/held_out_caption_accuracy", record["held_out_caption_accuracy"])
+    client.log_metric(run_id, "clip_reward/fit/train_seconds", record["train_seconds"])
+    client.log_artifact(run_id, str(path / "training.json"))
+    client.set_terminated(run_id)
+    return run_id
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder to save the model in")
     parser.add_argument("--init-from", default=None, help="a saved model folder or hub name to start from")
+    parser.add_argument("--mlflow-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else runs/mlflow.db")
+    parser.add_argument("--no-mlflow", action="store_true")
     for name, field in FinetuneConfig.model_fields.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=f"{field.description} (default {field.default})")
     args = vars(parser.parse_args(argv))
     out, init_from = args.pop("out"), args.pop("init_from")
+    mlflow_uri, no_mlflow = args.pop("mlflow_uri"), args.pop("no_mlflow")
     try:
         config = FinetuneConfig.model_validate({k: v for k, v in args.items() if v is not None})
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
-    finetune(config, out, init_from=init_from)
+    record = finetune(config, out, init_from=init_from)
+    if not no_mlflow:
+        runs_root = Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
+        uri = mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
+        run_id = log_to_mlflow(uri, runs_root, record, Path(out))
+        print(f"MLflow: experiment {EXPERIMENT!r}, run {run_id} in {uri}")
     return 0
 
 

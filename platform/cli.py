@@ -51,7 +51,33 @@ def connect_ray(address: str | None = None, *, dashboard: bool = True) -> None:
         print(f"Ray dashboard: http://{context.dashboard_url}")
 
 
+def _job_preset(name: str):
+    """The preset `name` if it is a job preset (e.g. clip-reward/fit), else None."""
+    from armillary.platform import presets
+
+    try:
+        preset = presets.get(name)
+    except KeyError:
+        return None
+    return preset if preset.job else None
+
+
+def run_job(preset, args) -> int:
+    import importlib
+
+    try:
+        argv = preset.job_argv(args.overrides, smoke=args.smoke)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{preset.name}: python -m {preset.job} {' '.join(argv)}", flush=True)
+    return importlib.import_module(preset.job).main(argv)
+
+
 def cmd_run(args) -> int:
+    job = _job_preset(args.experiment)
+    if job is not None:
+        return run_job(job, args)
     spec = _load(args)
     from armillary.platform.runner import run_experiment
 
@@ -92,6 +118,10 @@ def cmd_submit(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    job = _job_preset(args.experiment)
+    if job is not None:
+        print(f"{args.experiment}: a job preset; runs python -m {job.job} {' '.join(job.job_argv(args.overrides, smoke=args.smoke))}")
+        return 0
     spec = _load(args)
     print(f"{args.experiment}: valid ({spec.algorithm.name} on {spec.env.name}, {len(spec.seeds)} seed(s), "
           f"profile {spec.resources.profile}, spec hash {spec.spec_hash()})")
@@ -108,7 +138,8 @@ def cmd_list(args) -> int:
     print("Presets:")
     for name in presets.names():
         preset = presets.get(name)
-        print(f"  {name:<32} {'[cluster] ' if preset.cluster_scale else ''}{preset.description}")
+        tag = "[cluster] " if preset.cluster_scale else "[job] " if preset.job else ""
+        print(f"  {name:<32} {tag}{preset.description}")
     print("\nAlgorithms:")
     for name in algorithms.names():
         print(f"  {name:<32} {algorithms.get(name).description}")
@@ -142,6 +173,16 @@ def cmd_render_k8s(args) -> int:
 
     sys.stdout.write(render_rayjob(spec, image=args.image, namespace=args.namespace, existing_cluster=args.existing_cluster))
     return 0
+
+
+SERVICES = {"reward-model": "armillary.algorithms.clip_reward.serve"}
+
+
+def cmd_serve(args) -> int:
+    """Start a shared service (today: the CLIP reward model) and keep it up until Ctrl-C."""
+    import importlib
+
+    return importlib.import_module(SERVICES[args.service]).main(args.options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a")
     p.add_argument("run_b")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("serve", help="start a shared service, e.g. `armillary serve reward-model --model PATH`")
+    p.add_argument("service", choices=sorted(SERVICES), help="reward-model: the CLIP reward as a Ray Serve application")
+    p.add_argument("options", nargs=argparse.REMAINDER, help="the service's options (--help lists them)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("render-k8s", help="a KubeRay RayJob manifest for an experiment")
     _experiment_args(p)

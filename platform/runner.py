@@ -125,6 +125,15 @@ def trial_resources(spec: ExperimentSpec):
     return config.algo_class.default_resource_request(config)
 
 
+def start_services(spec: ExperimentSpec) -> None:
+    """The shared services the algorithm needs (one per experiment, not per trial), started before the trials."""
+    from armillary.algorithms import registry as algorithms
+
+    hook = algorithms.get(spec.algorithm.name).start_services
+    if hook is not None:
+        hook(spec.algorithm.config)
+
+
 def _progress_reporter(spec: ExperimentSpec):
     from ray.tune import CLIReporter
 
@@ -139,6 +148,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     from ray import tune
 
     root = root or runs_root()
+    start_services(spec)  # first: a missing model or a failing deployment stops the run before any folder or MLflow run
     resumed_from = resume_dir or (None if fresh else find_resumable(spec, root))
     if resumed_from is not None:
         run_dir = resumed_from

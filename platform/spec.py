@@ -35,6 +35,9 @@ class SpecError(ValueError):
         self.problems = problems
         super().__init__("invalid experiment spec:\n" + "\n".join(f"  - {p}" for p in problems))
 
+    def __reduce__(self):  # rebuilt from its problems, not its message, when Ray ships it from a trial
+        return (SpecError, (self.problems,))
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -159,7 +159,7 @@ def cluster_spec_of(doc: dict) -> dict | None:
 def _preset_names() -> list[str]:
     from armillary.platform import presets
 
-    return presets.names()
+    return presets.experiment_names()
 
 
 def cluster_spec(name: str, profile: str, *overrides: str):

@@ -121,6 +121,30 @@ def test_symbolic_observation_encodes_agent_objects_and_goal():
     assert list(obs[36 * 8 :]) == [0, 1, 0, 0, 0, 1, 0]  # goal: green, circle
 
 
+def test_objects_observation_points_at_the_goal_first():
+    env = _env(num_colours=4, num_shapes=3, num_objects=4, observation="objects")
+    scene = Scene((0, 4, 1), ((1, 0), (2, 3), (5, 0)), (5, 5))  # red square, green circle, red circle
+    obs, _ = env.reset(options={"scene": scene, "goal": goal_caption("green", "circle")})
+    assert obs.shape == env.observation_space.shape == (4 * 4 + 7,) and env.observation_space.contains(obs)
+    slots = obs[:16].reshape(4, 4)
+    assert slots[0] == pytest.approx([(2 - 5) / 5, (3 - 5) / 5, 1, 1])  # the goal: offset, same colour, same shape
+    assert slots[1] == pytest.approx([(1 - 5) / 5, (0 - 5) / 5, 0, 0])  # red square: neither
+    assert slots[2] == pytest.approx([0, (0 - 5) / 5, 0, 1])  # red circle: a near miss (same shape)
+    assert slots[3].tolist() == [0, 0, 0, 0]  # this scene holds 3 objects of the 4 the space has room for
+    assert list(obs[16:]) == [0, 1, 0, 0, 0, 1, 0]
+    assert env.step(LEFT)[0][0] == pytest.approx((2 - 4) / 5)  # offsets follow the agent
+
+
+def test_reached_stays_true_after_leaving_the_goal():
+    env = _env(reward="external", max_episode_steps=100)
+    env.reset(seed=0, options={"scene": Scene((0,), ((1, 0),), (0, 0)), "goal": goal_caption("red", "square")})
+    info = env.step(RIGHT)[4]
+    assert info["success"] and info["reached"]
+    info = env.step(RIGHT)[4]
+    assert not info["success"] and info["reached"]
+    assert not env.reset(seed=1)[1]["reached"]
+
+
 def test_info_frame_matches_render():
     env = _env(info_frame=True)
     _, info = env.reset(seed=0)
@@ -186,7 +210,8 @@ def test_jittered_objects_stay_inside_their_cell():
         assert coloured.min() >= 16 and coloured.max() < 24
 
 
-@pytest.mark.parametrize("options", [{}, {"observation": "pixels"}, {"reward": "external", "info_frame": True},
+@pytest.mark.parametrize("options", [{}, {"observation": "pixels"}, {"observation": "objects"},
+                                     {"reward": "external", "info_frame": True},
                                      registry.get("language-goals").smoke])
 def test_passes_gymnasiums_checker(options):
     from gymnasium.utils.env_checker import check_env

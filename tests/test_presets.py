@@ -18,6 +18,9 @@ def local_ray():
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"MUJOCO_GL": "egl"}})
     yield
+    from ray import serve
+
+    serve.shutdown()
     ray.shutdown()
 
 
@@ -25,9 +28,31 @@ def test_the_issue_presets_exist():
     assert {"ppo/cartpole", "ppo/atari-pong", "ppo/dmc-walker-walk", "dqn/cartpole"} <= set(presets.names())
 
 
-@pytest.mark.parametrize("name", presets.names())
-def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray):
+@pytest.fixture(scope="module")
+def tiny_reward_model(tmp_path_factory):
+    """An untrained CLIP model at the language-goal frame size: what the reward presets' deployment loads here
+    (their own model is trained by `armillary run clip-reward/fit`, which a fresh clone has not run)."""
+    from armillary.algorithms.clip_reward.models import build_clip, build_tokenizer, save_clip
+    from armillary.envs.language_goals import LanguageGoalOptions, World
+
+    tokenizer = build_tokenizer(World(LanguageGoalOptions()).vocabulary())
+    return str(save_clip(build_clip("tiny", 48, 16, len(tokenizer), seed=0), tokenizer, tmp_path_factory.mktemp("m") / "tiny"))
+
+
+def _smoke_spec(name, request):
+    from armillary.platform.runner import start_services
+
     spec = load_spec(name, smoke=True)
+    if spec.algorithm.name == "clip-reward-ppo":
+        model = request.getfixturevalue("tiny_reward_model")
+        spec = load_spec(name, [f"algorithm.config.reward_model.model={model}"], smoke=True)
+    start_services(spec)  # e.g. the reward model's Serve deployment
+    return spec
+
+
+@pytest.mark.parametrize("name", presets.experiment_names())
+def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray, request):
+    spec = _smoke_spec(name, request)
     algo = build_algorithm_config(spec, seed=0).build_algo()
     try:
         before = {k: v.detach().clone() for k, v in algo.get_module().state_dict().items()}
@@ -41,3 +66,16 @@ def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray):
         assert all(math.isfinite(v) for v in summary.values() if not math.isnan(v))
     finally:
         algo.stop()
+
+
+@pytest.mark.parametrize("name", [n for n in presets.names() if presets.get(n).job])
+def test_job_presets_run_their_job_on_smoke_sizes(name, tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("ARMILLARY_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)  # job outputs (runs/...) land here, not in the checkout
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    preset = presets.get(name)
+    if preset.name == "clip-reward/eval":  # evaluates what clip-reward/fit saved: fit first, on smoke sizes
+        importlib.import_module(presets.get("clip-reward/fit").job).main(presets.get("clip-reward/fit").job_argv(smoke=True))
+    assert importlib.import_module(preset.job).main(preset.job_argv(smoke=True)) == 0

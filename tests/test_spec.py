@@ -185,3 +185,12 @@ def test_cli_refuses_a_bad_spec_with_exit_2_and_starts_no_ray(tmp_path):
     assert "algorithm.config.lr" in out.stderr
     assert "no-ray" in out.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_spec_error_survives_pickling_with_its_problems():
+    # A trial's SpecError reaches the driver through pickle (Ray); it must still list problems, not characters.
+    import pickle
+
+    error = pickle.loads(pickle.dumps(SpecError(["algorithm.config.lr: must be > 0"])))
+    assert error.problems == ["algorithm.config.lr: must be > 0"]
+    assert str(error).endswith("  - algorithm.config.lr: must be > 0")

@@ -54,6 +54,7 @@ class ClipRewardModel:
         self._batch_sizes: collections.Counter[int] = collections.Counter()
         self._frames = self._requests = self._errors = 0
         self._model = model
+        self._reward_config = reward
         self._started = time.time()
 
     async def score(self, frames: np.ndarray, goals: Sequence[str] | str, goal_set: Sequence[str]) -> dict[str, Any]:
@@ -85,6 +86,7 @@ class ClipRewardModel:
             "replica": context.replica_id.unique_id,
             "pid": os.getpid(),
             "model": self._model,
+            "reward_config": self._reward_config,
             "temperature": self._reward.temperature,
             "batch_sizes": dict(self._batch_sizes),
             "requests": self._requests,
@@ -101,6 +103,8 @@ def build_app(config: ServeConfig):
         num_replicas=config.num_replicas,
         max_ongoing_requests=config.max_ongoing_requests,
         ray_actor_options={"num_cpus": config.num_cpus, "num_gpus": config.num_gpus},
+        # Serve logs every request at INFO: thousands of lines per training iteration. Errors still show.
+        logging_config={"log_level": "WARNING"},
     )
     return deployment.bind(
         model=config.model,
@@ -139,8 +143,24 @@ def ensure_running(config: ServeConfig) -> DeploymentHandle:
     except Exception:  # Serve not started on this cluster yet
         status = None
     if status is not None and str(status.status).endswith("RUNNING"):
-        return connect(config.app_name)
+        handle = connect(config.app_name)
+        running = handle.stats.remote().result(timeout_s=60)
+        wanted = {"model": config.model, "reward_config": config.reward.model_dump()}
+        found = {"model": running["model"], "reward_config": running["reward_config"]}
+        if _comparable(found) != _comparable(wanted):
+            # Scoring with another model or another β/τ/negatives than the experiment says would be silent.
+            raise ValueError(
+                f"reward_model.app_name: application {config.app_name!r} already runs {found}, but this experiment "
+                f"asks for {wanted}; stop it (serve.delete) or give this experiment another app_name"
+            )
+        return handle
     return start(config)
+
+
+def _comparable(settings: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(settings, sort_keys=True, default=list)
 
 
 def replica_stats(handle: DeploymentHandle, calls: int = 16) -> dict[str, dict[str, Any]]:
@@ -150,7 +170,8 @@ def replica_stats(handle: DeploymentHandle, calls: int = 16) -> dict[str, dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve a CLIP reward model with Ray Serve until interrupted.")
+    parser = argparse.ArgumentParser(prog="armillary serve reward-model",
+                                     description="Serve a CLIP reward model with Ray Serve until interrupted.")
     parser.add_argument("--model", required=True)
     parser.add_argument("--address", default=None, help="Ray address (default: start a local Ray)")
     for name, field in ServeConfig.model_fields.items():
@@ -158,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=field.description)
     parser.add_argument("--threshold", type=float, default=None, help="β")
     parser.add_argument("--temperature", type=float, default=None, help="τ")
+    parser.add_argument("--extra-negative", dest="extra_negatives", action="append", default=None,
+                        help="a text added to every goal set as a negative (repeatable), e.g. 'the agent is on the floor'")
     args = vars(parser.parse_args(argv))
-    reward = {key: args.pop(key) for key in ("threshold", "temperature")}
+    reward = {key: args.pop(key) for key in ("threshold", "temperature", "extra_negatives")}
     address = args.pop("address")
     try:
         config = ServeConfig.model_validate(
