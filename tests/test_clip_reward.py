@@ -182,6 +182,12 @@ def test_dense_probability_matches_the_equation(reward_model):
     assert np.allclose(out.probability, p[range(3), index].numpy(), atol=1e-5)
 
 
+def test_chunked_forward_passes_give_the_same_embeddings(reward_model):
+    frames, _, _ = success_triples(7, seed=5)
+    chunked = ClipReward(reward_model.bundle, reward_model.config, forward_chunk=3)
+    assert torch.allclose(chunked.image_embeddings(frames), reward_model.image_embeddings(frames), atol=1e-5)
+
+
 def test_batch_of_requests_equals_requests_one_by_one(reward_model):
     frames, goals, _ = success_triples(6, seed=4)
     small_set = tuple(sorted(set(goals)))

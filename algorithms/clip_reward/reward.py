@@ -66,8 +66,13 @@ class RewardOutput:
 class ClipReward:
     """r = 1[P(goal | x) > β] from a loaded CLIP model; text embeddings cached per goal set."""
 
-    def __init__(self, bundle: ClipBundle, config: RewardConfig | None = None, text_cache_size: int = 256):
+    def __init__(self, bundle: ClipBundle, config: RewardConfig | None = None, text_cache_size: int = 256,
+                 forward_chunk: int | None = None):
         self.bundle = bundle
+        # A served batch can hold thousands of frames (several env runners' samples). On CPU one forward pass
+        # over all of them ran slower per frame than passes of ~128-256 (benchmarks/clip_reward_serving.py,
+        # in-process: 128 frames ~1.2-1.4x the rate of 512); a GPU wants the biggest batch that fits.
+        self.forward_chunk = forward_chunk or (256 if torch.device(bundle.device).type == "cpu" else 4096)
         self.config = config or RewardConfig()
         self.temperature = self.config.temperature or 1.0 / bundle.logit_scale
         self._text_cache: OrderedDict[tuple[str, ...], torch.Tensor] = OrderedDict()
@@ -131,8 +136,10 @@ class ClipReward:
         return cached
 
     def image_embeddings(self, frames: np.ndarray) -> torch.Tensor:
-        """f over frames [B, H, W, 3], L2-normalised [B, D]."""
-        return F.normalize(self.bundle.embed_images(frames, resize=self.config.resize_frames).float(), dim=-1)
+        """f over frames [B, H, W, 3], L2-normalised [B, D], in forward passes of at most `forward_chunk` frames."""
+        chunk = self.forward_chunk
+        parts = [self.bundle.embed_images(frames[i : i + chunk], resize=self.config.resize_frames) for i in range(0, len(frames), chunk)]
+        return F.normalize(torch.cat(parts).float(), dim=-1)
 
     # --- scoring -------------------------------------------------------------------------------------------
 

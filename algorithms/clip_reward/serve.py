@@ -53,6 +53,7 @@ class ClipRewardModel:
         self._score_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
         self._batch_sizes: collections.Counter[int] = collections.Counter()
         self._frames = self._requests = self._errors = 0
+        self._compute_s = 0.0  # seconds inside the model (validation + forward), to tell compute from transport
         self._model = model
         self._reward_config = reward
         self._started = time.time()
@@ -67,7 +68,9 @@ class ClipRewardModel:
     async def _score_batch(self, requests: list[RewardRequest]) -> list[dict[str, Any] | RewardInputError]:
         self._batch_sizes[len(requests)] += 1
         # In a worker thread, so the event loop keeps queueing the next batch while this one computes.
+        started = time.perf_counter()
         results = await asyncio.to_thread(self._reward.score_batch, requests)
+        self._compute_s += time.perf_counter() - started
         answers: list[dict[str, Any] | RewardInputError] = []
         for result in results:
             if isinstance(result, Exception):
@@ -92,6 +95,7 @@ class ClipRewardModel:
             "requests": self._requests,
             "frames": self._frames,
             "errors": self._errors,
+            "compute_s": self._compute_s,
             "text_cache_misses": self._reward.text_cache_misses,
             "uptime_s": time.time() - self._started,
         }
