@@ -82,6 +82,16 @@ def test_the_env_reward_must_stay_external():
         build_algorithm_config(spec, 0)
 
 
+def test_an_env_without_language_goals_is_refused():
+    from armillary.platform.rllib_config import build_algorithm_config
+    from armillary.platform.spec import validate
+
+    spec = validate({"name": "x", "algorithm": {"name": "clip-reward-ppo", "config": {"reward_model": {"model": "m"}}},
+                     "env": {"name": "CartPole-v1"}, "stop": {"iterations": 1}})
+    with pytest.raises(ValueError, match="env.name: CartPole-v1 is not a language-goal env"):
+        build_algorithm_config(spec, 0)
+
+
 def test_a_missing_model_folder_is_refused_with_the_field_and_the_fix(tmp_path):
     from armillary.algorithms.clip_reward.entry import check_model_exists
 

@@ -16,6 +16,8 @@ from armillary.algorithms.ppo.entry import PPOHyperparameters
 from armillary.algorithms.registry import AlgorithmEntry, register
 
 FIT_COMMAND = "armillary run clip-reward/fit"
+# What the callback reads from each step's info: the rendered frame, the goal text, and the ground truth it logs.
+REQUIRED_INFO = ("frame", "goal", "success", "reached")
 
 
 class ClipRewardPPOHyperparameters(PPOHyperparameters):
@@ -40,6 +42,12 @@ def apply(config, hp: ClipRewardPPOHyperparameters, env_entry, num_learners: int
     from armillary.algorithms.clip_reward.algorithm import ClipRewardCallback
     from armillary.algorithms.ppo.entry import apply as apply_ppo
 
+    not_language_goals = ValueError(
+        f"env.name: {env_entry.name} is not a language-goal env: clip-reward-ppo needs options `reward` and "
+        f"`info_frame`, a `goals` list and infos with {', '.join(REQUIRED_INFO)}"
+    )
+    if not {"reward", "info_frame"} <= set(env_entry.options.model_fields):
+        raise not_language_goals
     options = dict(config.env_config or {})
     if options.get("reward", "external") != "external":
         raise ValueError(
@@ -49,9 +57,10 @@ def apply(config, hp: ClipRewardPPOHyperparameters, env_entry, num_learners: int
     options.update(reward="external", info_frame=True)
     probe = env_entry.build(options)  # validates the options now, on the driver, and gives the goal set
     goal_set = list(getattr(probe.unwrapped, "goals", ()))
+    _, info = probe.reset(seed=0)
     probe.close()
-    if not goal_set:
-        raise ValueError(f"env.name: {env_entry.name} has no language goals (clip-reward-ppo needs an env with a `goals` list)")
+    if not goal_set or any(key not in info for key in REQUIRED_INFO):
+        raise not_language_goals
     apply_ppo(config, hp, env_entry, num_learners)
     config.environment(env_config=options)
     config.callbacks(ClipRewardCallback)
