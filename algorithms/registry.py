@@ -57,6 +57,7 @@ _CATALOG: Catalog[AlgorithmEntry] = Catalog(
         "armillary.algorithms.disdain.entry",
         "armillary.algorithms.rvic.entry",
         "armillary.algorithms.domino.entry",
+        "armillary.algorithms.score.entry",
         "armillary.algorithms.clip_reward.entry",
     ),
 )

@@ -44,7 +44,8 @@ _CATALOG: Catalog[EnvEntry] = Catalog(
     "environment",
     ("armillary.envs.classic", "armillary.envs.gridworld", "armillary.envs.atari", "armillary.envs.dmc",
      "armillary.envs.skill_options", "armillary.envs.language_goals",
-     "armillary.envs.multigoal"),
+     "armillary.envs.multigoal",
+     "armillary.algorithms.score.task_env"),  # SCoRe's tasks as envs: see that module's docstring
 )
 
 

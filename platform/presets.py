@@ -49,6 +49,7 @@ _CATALOG: Catalog[Preset] = Catalog(
         "armillary.algorithms.disdain.presets",
         "armillary.algorithms.rvic.presets",
         "armillary.algorithms.domino.presets",
+        "armillary.algorithms.score.presets",
         "armillary.algorithms.clip_reward.presets",
     ),
 )

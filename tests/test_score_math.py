@@ -285,3 +285,24 @@ def test_stage1_config_needs_beta2_at_least_beta1():
 
     with pytest.raises(pydantic.ValidationError, match="beta2"):
         ScoreHyperparameters(model="m", variant="stage1", beta1=0.5, beta2=0.1)
+
+
+# ---- SFT on correction traces (the STaR-style baseline) ----------------------------------------------------
+
+
+def test_correction_sft_trains_only_accepted_second_attempts():
+    logp = torch.zeros(4, 6, requires_grad=True)
+    turn2 = torch.tensor([[0, 0, 0, 1, 1, 0]] * 4)
+    c1, c2 = [0, 1, 0, 1], [1, 1, 0, 0]  # i→c, c→c, i→i, c→i
+    loss, kept = losses.correction_sft_loss(logp, turn2, c1, c2)
+    loss.backward()
+    assert kept.tolist() == [1, 1, 0, 0]
+    grad = logp.grad
+    assert (grad[:2, 3:5] == -0.5).all() and grad[2:].abs().sum() == 0 and grad[:, :3].abs().sum() == 0
+    loss, kept = losses.correction_sft_loss(logp.detach(), turn2, c1, c2, only_corrections=True)
+    assert kept.tolist() == [1, 0, 0, 0]
+
+
+def test_sft_variant_has_no_rl_rewards():
+    with pytest.raises(ValueError, match="sft_correction"):
+        losses.shaped_rewards(Variant.SFT_CORRECTION, [1.0], [1.0], alpha=1.0, beta1=0.01, beta2=0.1)

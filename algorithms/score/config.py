@@ -7,7 +7,9 @@ single_turn. No Ray import.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
 
 from armillary.algorithms.registry import Hyperparameters
 from armillary.algorithms.score.losses import KLEstimator, Variant
@@ -15,7 +17,8 @@ from armillary.algorithms.score.losses import KLEstimator, Variant
 
 class ScoreHyperparameters(Hyperparameters):
     # --- the policy --------------------------------------------------------------------------------------------
-    model: str = Field(..., min_length=1, description="π_θ's initial weights: a local transformers folder or a hub name.")
+    model: str = Field(..., min_length=1, description="π_θ's initial weights and π_ref: a local transformers folder, a "
+                       "hub name, or a built-in quick model (`builtin:tiny-1digit`, see quick_model.py).")
     # --- the objective -----------------------------------------------------------------------------------------
     variant: Variant = Field(Variant.STAGE2, description="Which per-turn rewards/KL coefficients (losses.Variant).")
     alpha: float = Field(10.0, ge=0, description="α: weight of the progress bonus α·(r̂(y2) − r̂(y1)) on turn 2 (paper: 10).")
@@ -28,14 +31,57 @@ class ScoreHyperparameters(Hyperparameters):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature in training (paper: 1.0; evaluation is greedy).")
     max_new_tokens: int = Field(64, ge=1, description="Cap on the tokens of each attempt.")
     problems_per_iteration: int = Field(32, ge=1, description="Problems per training iteration (× group_size episodes).")
+    sft_only_corrections: bool = Field(False, description="variant sft_correction: keep only wrong → right traces "
+                                       "(STaR); false also keeps right → right ones.")
+    grad_clip: float | None = Field(1.0, gt=0, description="Global gradient-norm clip (None: off); the paper does not say.")
+    # --- the two-stage schedule --------------------------------------------------------------------------------
+    stage1_iterations: int = Field(0, ge=0, description="Iterations of Stage I before `variant` takes over, from the same "
+                                   "weights, in one experiment (0: no Stage I, e.g. the naive and no-Stage-I baselines).")
+    # --- evaluation (greedy, held-out problems; never used for training) ---------------------------------------
+    eval_every: int = Field(5, ge=1, description="Greedy two-turn evaluation every this many iterations (and at the first).")
+    eval_problems: int = Field(200, ge=1, description="Held-out problems in each evaluation.")
+
+    @field_validator("model")
+    @classmethod
+    def _local_model_must_exist(cls, value: str) -> str:
+        """A local path is resolved to an absolute one (Tune trials run in their own folders) and must hold a saved
+        model; a hub name ('name' or 'org/name' that is not a local folder) is left to from_pretrained."""
+        if value.startswith(BUILTIN_PREFIX):
+            from armillary.algorithms.score.quick_model import BUILTIN_MODELS
+
+            if value[len(BUILTIN_PREFIX):] not in BUILTIN_MODELS:
+                raise ValueError(f"unknown built-in model {value!r}; known: {', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}")
+            return value
+        if not looks_local(value):
+            return value
+        path = Path(value).expanduser().resolve()
+        if not (path / "config.json").is_file():
+            hint = (f"build the tiny base with: python -m armillary.jobs.score_pretrain --out {value} (about 15 min on "
+                    f"one CPU thread), or give any folder written by save_pretrained")
+            raise ValueError(f"no transformers model at {path} (no config.json); {hint}. For a quick smoke run without "
+                             f"it, use algorithm.config.model={BUILTIN_PREFIX}tiny-1digit")
+        return str(path)
 
     @model_validator(mode="after")
     def _stage1_needs_a_stronger_turn1_kl(self):
-        if self.variant is Variant.STAGE1 and self.beta2 < self.beta1:
+        if (self.variant is Variant.STAGE1 or self.stage1_iterations) and self.beta2 < self.beta1:
             raise ValueError(f"beta2: Stage I keeps turn 1 near π_ref with β2 ≥ β1={self.beta1}, got {self.beta2}")
+        if self.stage1_iterations and self.variant is not Variant.STAGE2:
+            raise ValueError(f"stage1_iterations: Stage I precedes SCoRe's Stage II (variant stage2), got variant "
+                             f"{self.variant.value}; set stage1_iterations=0 for the baselines")
         return self
 
     def loss_kwargs(self) -> dict:
         """The keyword arguments of losses.score_loss."""
         return dict(variant=self.variant, group_size=self.group_size, alpha=self.alpha, beta1=self.beta1,
                     beta2=self.beta2, kl_estimator=self.kl_estimator)
+
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def looks_local(source: str) -> bool:
+    """A local path rather than a hub id: absolute, ./ ~ prefixed, more than one '/', or its first part exists here."""
+    if source.startswith(("/", ".", "~")) or source.count("/") > 1:
+        return True
+    return Path(source.split("/")[0]).exists() and "/" in source or Path(source).exists()

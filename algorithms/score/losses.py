@@ -44,6 +44,9 @@ class Variant(str, enum.Enum):
     STAGE2 = "stage2"
     NAIVE_MULTI_TURN = "naive_multi_turn"
     SINGLE_TURN = "single_turn"
+    # Not RL: supervised fine-tuning on the policy's own successful second attempts (STaR-style), see
+    # correction_sft_loss. Listed here so one `variant` field chooses among all the baselines.
+    SFT_CORRECTION = "sft_correction"
 
 
 class KLEstimator(str, enum.Enum):
@@ -159,6 +162,8 @@ def shaped_rewards(
         if value < 0:
             raise ValueError(f"{name}: must be ≥ 0, got {value}")
     variant = Variant(variant)
+    if variant is Variant.SFT_CORRECTION:
+        raise ValueError("variant: sft_correction has no RL rewards; its loss is correction_sft_loss")
     if variant is Variant.STAGE1:
         return TurnRewards(torch.zeros_like(r1), r2.clone(), beta_turn1=beta2, beta_turn2=beta1)
     if variant is Variant.STAGE2:
@@ -266,6 +271,31 @@ def score_loss(
         kl_turn1=kl1,
         kl_turn2=kl2,
     )
+
+
+def correction_sft_loss(
+    log_probs: torch.Tensor,
+    turn2_mask: torch.Tensor,
+    correct_turn1,
+    correct_turn2,
+    *,
+    only_corrections: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SFT-on-correction-traces baseline (STaR-style, the paper's §6 baseline family): maximise the likelihood
+    of the policy's own second attempts that the verifier accepts, given their turn-2 context (problem, first
+    attempt, instruction). With `only_corrections`, only wrong → right traces are kept (STaR's D_STaR); otherwise
+    right → right ones too (the paper's D_STaR+ flavour, which also teaches keeping a right answer).
+
+    Returns (loss, kept): loss = −(1/max(1, n_kept)) Σ_{kept b} Σ_{t ∈ y2} log π(y2_t | ·); kept [B] (float 0/1)."""
+    c1 = _as_float("correct_turn1", correct_turn1).to(log_probs.device)
+    c2 = _as_float("correct_turn2", correct_turn2).to(log_probs.device)
+    if c1.shape != c2.shape or c1.shape[0] != log_probs.shape[0]:
+        raise ValueError(f"correct_turn1/correct_turn2: shapes {tuple(c1.shape)}/{tuple(c2.shape)} must be [{log_probs.shape[0]}]")
+    if turn2_mask.shape != log_probs.shape:
+        raise ValueError(f"turn2_mask: shape {tuple(turn2_mask.shape)} does not match log_probs {tuple(log_probs.shape)}")
+    kept = c2 * (1.0 - c1) if only_corrections else c2
+    per_episode = (log_probs * turn2_mask.to(log_probs.dtype)).sum(-1)
+    return -(kept * per_episode).sum() / kept.sum().clamp(min=1.0), kept
 
 
 # --------------------------------------------------------------------------------------------------------
