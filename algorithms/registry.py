@@ -42,9 +42,10 @@ class AlgorithmEntry:
     # Optional: write method-specific pictures/files (occupancy maps, clips, tables) for a trained
     # algorithm into a folder; the platform logs them to the trial's MLflow run at the end of training.
     final_artifacts: Callable[[Any, Any], None] | None = None
-    # Optional: start the Ray services every trial of an experiment shares (e.g. a Ray Serve deployment of a
-    # reward model), called once with the hyperparameters by the driver, connected to Ray, before any trial.
-    start_services: Callable[[Any], None] | None = None
+    # Optional: what must hold or run before any trial, done once with the hyperparameters by the driver (connected
+    # to Ray, before any run folder or MLflow run): e.g. a model file must exist where the job runs, a Ray Serve
+    # deployment of a reward model every trial shares must be up. Raises ValueError naming the field otherwise.
+    prepare: Callable[[Any], None] | None = None
 
 
 # Modules whose import registers algorithms (imported on first lookup).

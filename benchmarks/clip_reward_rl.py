@@ -138,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         if i == 0:
             report["random_policy"] = random_policy_level(spec.env.config.model_dump())
         monitor_app = spec.algorithm.config.reward_model.app_name
-        from armillary.platform.runner import start_services
+        from armillary.platform.runner import prepare
 
-        start_services(spec)  # run_experiment does it too; the monitor needs the app up first
+        prepare(spec)  # run_experiment does it too; the monitor needs the app up first
         monitor = ReplicaMonitor(monitor_app, kill_after_s=args.kill_after_s if i == 0 and args.kill_after_s >= 0 else None)
         monitor.start()
         t0 = time.time()

@@ -125,13 +125,16 @@ def trial_resources(spec: ExperimentSpec):
     return config.algo_class.default_resource_request(config)
 
 
-def start_services(spec: ExperimentSpec) -> None:
-    """The shared services the algorithm needs (one per experiment, not per trial), started before the trials."""
+def prepare(spec: ExperimentSpec) -> None:
+    """The algorithm's checks and shared services (one per experiment, not per trial), before the trials."""
     from armillary.algorithms import registry as algorithms
 
-    hook = algorithms.get(spec.algorithm.name).start_services
+    hook = algorithms.get(spec.algorithm.name).prepare
     if hook is not None:
-        hook(spec.algorithm.config)
+        try:
+            hook(spec.algorithm.config)
+        except ValueError as err:  # "field: what is wrong" — reported like any other spec problem (exit 2)
+            raise SpecError([str(err)]) from None
 
 
 def _progress_reporter(spec: ExperimentSpec):
@@ -148,7 +151,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     from ray import tune
 
     root = root or runs_root()
-    start_services(spec)  # first: a missing model or a failing deployment stops the run before any folder or MLflow run
+    prepare(spec)  # first: a missing model or a failing deployment stops the run before any folder or MLflow run
     resumed_from = resume_dir or (None if fresh else find_resumable(spec, root))
     if resumed_from is not None:
         run_dir = resumed_from

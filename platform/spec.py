@@ -364,18 +364,13 @@ def load_spec(name_or_file: str, overrides: list[str] | tuple[str, ...] = (), *,
 def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
     """The same experiment on tiny sizes: the real code path, done in well under a minute."""
     data = copy.deepcopy(data)
-    # Validate first so a broken spec is reported as such, not as a smoke problem — unless the smoke sizes are
-    # what make it valid here: e.g. a preset whose trained model a fresh clone lacks, where the smoke sizes
-    # swap in a tiny built-in model. Then the smoked spec is what runs; if it is broken too, the original
-    # problems are the ones reported.
-    try:
-        spec = validate(data)
-    except SpecError as original:
-        try:
-            spec = validate(_with_smoke_sizes(data, data.get("algorithm", {}).get("name"), data.get("env", {}).get("name")))
-        except (SpecError, KeyError, AttributeError, TypeError):
-            raise original from None
-    data = _with_smoke_sizes(data, spec.algorithm.name, spec.env.name)
+    # Validate first so a broken spec is reported as such, not as a smoke problem.
+    spec = validate(data)
+    algo_smoke = algorithms.get(spec.algorithm.name).smoke
+    env_smoke = environments.get(spec.env.name).smoke
+    data.setdefault("algorithm", {}).setdefault("config", {}).update(copy.deepcopy(algo_smoke))
+    data.setdefault("env", {})
+    data["env"]["config"] = {**(data["env"].get("config") or {}), **copy.deepcopy(env_smoke)}
     data["seeds"] = spec.seeds[:1]
     data["stop"] = {"iterations": 2}
     data["checkpoint"] = {"every_iterations": 1, "num_to_keep": 1}
@@ -386,15 +381,6 @@ def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
     profile = spec.resources.profile
     data["resources"] = {"profile": "local-gpu" if profile.endswith("gpu") and _has_gpu() else "local-cpu",
                          "num_env_runners": 0, "num_learners": 0}
-    return data
-
-
-def _with_smoke_sizes(data: dict[str, Any], algorithm: str, env: str) -> dict[str, Any]:
-    """`data` with the algorithm's and the environment's smoke overrides applied (a copy)."""
-    data = copy.deepcopy(data)
-    data.setdefault("algorithm", {}).setdefault("config", {}).update(copy.deepcopy(algorithms.get(algorithm).smoke))
-    data.setdefault("env", {})
-    data["env"]["config"] = {**(data["env"].get("config") or {}), **copy.deepcopy(environments.get(env).smoke)}
     return data
 
 

@@ -154,12 +154,12 @@ def test_rewards_come_from_the_deployment_and_ground_truth_stays_hidden(tiny_mod
 
     from armillary.platform.metrics import summarize
     from armillary.platform.rllib_config import build_algorithm_config
-    from armillary.platform.runner import start_services
+    from armillary.platform.runner import prepare
 
     for threshold, expected in ((0.01, 1.0), (0.9, 0.0)):
         spec = _spec(tiny_model, threshold)
         _delete_app()
-        start_services(spec)  # deploys the model with this β
+        prepare(spec)  # deploys the model with this β
         algo = build_algorithm_config(spec, 0).build_algo()
         try:
             episodes = algo.env_runner.sample()
@@ -212,11 +212,11 @@ def test_training_goes_on_when_the_replica_is_killed(tiny_model, local_ray):
     from armillary.algorithms.clip_reward.serve import replica_stats
     from armillary.platform.metrics import summarize
     from armillary.platform.rllib_config import build_algorithm_config
-    from armillary.platform.runner import start_services
+    from armillary.platform.runner import prepare
 
     _delete_app()
     spec = _spec(tiny_model, 0.01)
-    start_services(spec)
+    prepare(spec)
     handle = serve.get_app_handle("clip-test")
     (before,) = replica_stats(handle)
     algo = build_algorithm_config(spec, 0).build_algo()

@@ -40,13 +40,13 @@ def tiny_reward_model(tmp_path_factory):
 
 
 def _smoke_spec(name, request):
-    from armillary.platform.runner import start_services
+    from armillary.platform.runner import prepare
 
     spec = load_spec(name, smoke=True)
     if spec.algorithm.name == "clip-reward-ppo":
         model = request.getfixturevalue("tiny_reward_model")
         spec = load_spec(name, [f"algorithm.config.reward_model.model={model}"], smoke=True)
-    start_services(spec)  # e.g. the reward model's Serve deployment
+    prepare(spec)  # e.g. the reward model's Serve deployment
     return spec
 
 

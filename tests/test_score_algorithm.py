@@ -78,9 +78,14 @@ def test_concat_pads_each_runner_to_the_widest():
     assert out["x"].shape == (3, 5) and out["x"][0, 3:].tolist() == [0, 0] and out["c"].tolist() == [1, 1, 0]
 
 
-def test_missing_model_is_refused_at_validation_naming_the_field_and_the_build_command(tmp_path):
+def test_missing_model_is_refused_before_any_trial_naming_the_field_and_the_build_command(tmp_path):
+    from armillary.platform.runner import prepare
+
+    # Valid as a spec (it may be rendered or submitted for a cluster that has the model) ...
+    spec = load_spec("score/arithmetic", [f"algorithm.config.model={tmp_path}/tiny-base"])
+    # ... but a run where the model is missing stops before any folder, MLflow run or trial.
     with pytest.raises(SpecError) as err:
-        load_spec("score/arithmetic", [f"algorithm.config.model={tmp_path}/tiny-base"])
+        prepare(spec)
     message = str(err.value)
     assert "algorithm.config.model" in message and "python -m armillary.jobs.score_pretrain" in message
 

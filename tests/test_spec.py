@@ -195,12 +195,3 @@ def test_spec_error_survives_pickling_with_its_problems():
     assert error.problems == ["algorithm.config.lr: must be > 0"]
     assert str(error).endswith("  - algorithm.config.lr: must be > 0")
 
-
-def test_smoke_runs_a_preset_whose_trained_model_is_missing_but_keeps_other_errors(tmp_path):
-    # A fresh clone has no runs/score/tiny-base; the smoke sizes swap in a built-in tiny model.
-    missing = f"algorithm.config.model={tmp_path / 'no-model'}"
-    with pytest.raises(SpecError, match="algorithm.config.model"):
-        load_spec("score/arithmetic", [missing])
-    assert load_spec("score/arithmetic", [missing], smoke=True).algorithm.config.model.startswith("builtin:")
-    with pytest.raises(SpecError, match="seeds"):  # not something the smoke sizes replace: the original error
-        load_spec("score/arithmetic", [missing, "seeds=[-1]"], smoke=True)

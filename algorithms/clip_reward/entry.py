@@ -1,7 +1,7 @@
 """PPO on the VLM reward only, registered with the platform: `armillary run clip-reward/ppo-language-goals`.
 
 apply(): PPO's semantics (the PPO entry), the reward callback and its settings, and the env options the
-method needs (frames in the infos; the env's own reward off). start_services(): deploy the reward model once,
+method needs (frames in the infos; the env's own reward off). prepare(): deploy the reward model once,
 from the driver, before any trial starts — every trial (and every env runner) then calls the same deployment.
 """
 
@@ -82,7 +82,7 @@ def check_model_exists(model: str) -> None:
         )
 
 
-def start_services(hp: ClipRewardPPOHyperparameters) -> None:
+def prepare(hp: ClipRewardPPOHyperparameters) -> None:
     """Deploy the reward model on the connected Ray cluster unless the application already runs."""
     from armillary.algorithms.clip_reward.serve import ensure_running
 
@@ -98,6 +98,6 @@ ENTRY = register(
         apply=apply,
         description="PPO on a language-goal reward from a CLIP model served by Ray Serve (r = 1[P(goal|frame) > β]).",
         smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "frames_per_request": 64},
-        start_services=start_services,
+        prepare=prepare,
     )
 )

@@ -154,7 +154,7 @@ def ensure_running(config: ServeConfig) -> DeploymentHandle:
         if _comparable(found) != _comparable(wanted):
             # Scoring with another model or another β/τ/negatives than the experiment says would be silent.
             raise ValueError(
-                f"reward_model.app_name: application {config.app_name!r} already runs {found}, but this experiment "
+                f"algorithm.config.reward_model.app_name: application {config.app_name!r} already runs {found}, but this experiment "
                 f"asks for {wanted}; stop it (serve.delete) or give this experiment another app_name"
             )
         return handle

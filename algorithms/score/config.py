@@ -43,24 +43,21 @@ class ScoreHyperparameters(Hyperparameters):
 
     @field_validator("model")
     @classmethod
-    def _local_model_must_exist(cls, value: str) -> str:
-        """A local path is resolved to an absolute one (Tune trials run in their own folders) and must hold a saved
-        model; a hub name ('name' or 'org/name' that is not a local folder) is left to from_pretrained."""
+    def _known_builtin_and_absolute_local_path(cls, value: str) -> str:
+        """A built-in name must exist. A local folder that holds a saved model here is made absolute (Tune trials
+        run in their own folders). Whether a local path holds a model is checked by `check_model` when a run
+        starts, where the run starts — not at validation, because a spec is also validated, rendered and submitted
+        on a laptop for a cluster that has the model and the laptop does not. A hub name is left to from_pretrained."""
         if value.startswith(BUILTIN_PREFIX):
             from armillary.algorithms.score.quick_model import BUILTIN_MODELS
 
             if value[len(BUILTIN_PREFIX):] not in BUILTIN_MODELS:
                 raise ValueError(f"unknown built-in model {value!r}; known: {', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}")
             return value
-        if not looks_local(value):
-            return value
-        path = Path(value).expanduser().resolve()
-        if not (path / "config.json").is_file():
-            hint = (f"build the tiny base with: python -m armillary.jobs.score_pretrain --out {value} (about 15 min on "
-                    f"one CPU thread), or give any folder written by save_pretrained")
-            raise ValueError(f"no transformers model at {path} (no config.json); {hint}. For a quick smoke run without "
-                             f"it, use algorithm.config.model={BUILTIN_PREFIX}tiny-1digit")
-        return str(path)
+        path = Path(value).expanduser()
+        if looks_local(value) and (path / "config.json").is_file():
+            return str(path.resolve())
+        return value
 
     @model_validator(mode="after")
     def _stage1_needs_a_stronger_turn1_kl(self):
@@ -78,6 +75,20 @@ class ScoreHyperparameters(Hyperparameters):
 
 
 BUILTIN_PREFIX = "builtin:"
+
+
+def check_model(value: str) -> None:
+    """A local model path must hold a saved transformers model (what a run needs before it starts)."""
+    if value.startswith(BUILTIN_PREFIX) or not looks_local(value):
+        return
+    path = Path(value).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        raise ValueError(
+            f"algorithm.config.model: no transformers model at {path} (no config.json); build the tiny base with: "
+            f"python -m armillary.jobs.score_pretrain --out {value} (about 15 min on one CPU thread), or give any "
+            f"folder written by save_pretrained. For a quick smoke run without it, use "
+            f"algorithm.config.model={BUILTIN_PREFIX}tiny-1digit"
+        )
 
 
 def looks_local(source: str) -> bool:

@@ -8,7 +8,7 @@ read back (learner_config_dict["score"]). Where the work runs (learners, runners
 from __future__ import annotations
 
 from armillary.algorithms.registry import AlgorithmEntry, register
-from armillary.algorithms.score.config import ScoreHyperparameters
+from armillary.algorithms.score.config import ScoreHyperparameters, check_model
 
 
 def _config_class():
@@ -46,11 +46,17 @@ def apply(config, hp: ScoreHyperparameters, env_entry, num_learners: int):
                          f"evenly over {max(1, num_learners)} learner(s) and {max(1, config.num_env_runners)} env runner(s)")
     # Built-in quick models are made (once per machine, seconds) here on the driver, so every learner and runner
     # then loads the same saved folder with from_pretrained.
+    check_model(hp.model)
     source = resolve_model(hp.model)
     config.training(lr=hp.lr, grad_clip=hp.grad_clip, grad_clip_by="global_norm")
     config.rl_module(rl_module_spec=RLModuleSpec(module_class=ScoreLMModule, model_config={"model": source}))
     config.learners(learner_config_dict={"score": settings_from(hp, source, env_entry.name, env_options, config.seed)})
     return config
+
+
+def prepare(hp: ScoreHyperparameters) -> None:
+    """Before any trial, where the run runs: the policy's model must be there (see config.check_model)."""
+    check_model(hp.model)
 
 
 def final_artifacts(algo, folder) -> None:
@@ -82,5 +88,6 @@ ENTRY = register(
         smoke={"model": "builtin:tiny-1digit", "problems_per_iteration": 4, "group_size": 4, "max_new_tokens": 16,
                "eval_problems": 4, "eval_every": 1, "lr": 1e-3},
         final_artifacts=final_artifacts,
+        prepare=prepare,
     )
 )
