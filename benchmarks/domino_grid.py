@@ -3,19 +3,23 @@
     python benchmarks/domino_grid.py --steps 400000 --seeds 0 1 2 --out runs/domino_grid
     python benchmarks/domino_grid.py --variants domino --alphas 0.5 0.7 0.9 0.99 --seeds 0 1 2   # the α sweep
     python benchmarks/domino_grid.py --variants domino ppo --seeds 0 --steps 200000            # throughput ratio
+    python benchmarks/domino_grid.py --report --out runs/domino_grid --plot curves.png        # table + σ(λ_i) curves
+    python benchmarks/domino_grid.py --report --out runs/fixed --alphas 0.5 0.7 0.9 0.99      # a fixed mix judged at each α
 
 Variants (same env, PPO settings and env-step budget, from the presets through the platform):
     domino        preset domino/grid (Lagrange multipliers, v_i ≥ α v_0)
     no-diversity  preset domino/grid-no-diversity (every policy extrinsic only)
     fixed-mix     preset domino/grid-fixed-mix (½ r_e + ½ r_d for i ≥ 1)
     ppo           plain PPO on the same env and PPO settings, one policy (for the throughput ratio)
-Each (variant, α, seed) runs in its own process (OMP_NUM_THREADS=1, sampling in-process). At the end: the
-learner's moving averages (ψ, v̄, σ(λ)) and greedy rollouts of every policy (which corner each one goes to).
+Each (variant, α, seed) runs in its own process (OMP_NUM_THREADS=1, sampling in-process; --parallel N at a
+time). Per iteration: σ(λ_i) and v̄_i/v̄_0 (weight_trace, ratio_trace). At the end: the learner's moving averages
+(ψ, v̄, σ(λ)) and greedy rollouts of every policy (which corner each one goes to).
 Writes results.jsonl and table.md into --out. Not part of the test suite.
 
 Reported per variant (mean ± 95% t-interval over seeds):
     constraints met   fraction of policies i ≥ 1 with v̄_i / v̄_0 ≥ α − tolerance (--tolerance, default 0.05)
     σ(λ) inside       fraction of policies i ≥ 1 with 0.02 < σ(λ_i) < 0.98 at the end
+    std σ(λ) last 25% std of σ(λ_i) over the last quarter of the iterations, mean over i ≥ 1 (0: settled)
     min ‖ψ_i − ψ_j‖   the smallest pairwise successor-feature distance (the learner's moving averages)
     distinct goals    how many different corners the N greedy policies go to (1 = collapsed to one route)
     v̄ mean / v̄_0      average extrinsic reward per step over the policies, and policy 0's
@@ -24,6 +28,7 @@ Reported per variant (mean ± 95% t-interval over seeds):
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
 import os
@@ -74,11 +79,17 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
     config = build_algorithm_config(spec, seed)
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     algo = config.build_algo()
+    num_policies = spec.algorithm.config.num_policies if variant != "ppo" else 0
     started, sampled, iterations = time.time(), 0, 0
+    weight_trace, ratio_trace = [], []  # per iteration: σ(λ_i) and v̄_i/v̄_0 for i ≥ 1 (the settling figures)
     while sampled < steps:
         result = algo.train()
         sampled = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
         iterations += 1
+        figures = result.get("domino", {})
+        if "lagrange" in figures:
+            weight_trace.append([round(float(figures["lagrange"][str(i)]), 4) for i in range(1, num_policies)])
+            ratio_trace.append([round(float(figures["value_ratio"][str(i)]), 4) for i in range(1, num_policies)])
     wall = time.time() - started
     line = {"variant": variant, "alpha": alpha, "seed": seed, "env_steps": sampled, "iterations": iterations,
             "wall_s": round(wall, 1), "steps_per_s": round(sampled / wall, 1),
@@ -96,10 +107,25 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
             "nearest_sf_distance": losses.nearest_neighbours(psi)[1].tolist(),
             "main_goals": [r.summary().get("main_goal", -1) for r in rollouts],
             "greedy_return": [r.summary()["return_mean"] for r in rollouts],
+            "weight_trace": weight_trace, "ratio_trace": ratio_trace,
+            "weight_std_last_quarter": last_quarter_std(weight_trace),
         })
     algo.stop()
     ray.shutdown()
     return line
+
+
+def last_quarter_std(trace: list[list[float]]) -> list[float]:
+    """Per policy: the standard deviation of a per-iteration trace over the last 25% of iterations (how far the
+    curve still moves at the end; 0 for a settled curve)."""
+    tail = trace[len(trace) - max(1, len(trace) // 4):]
+    if not tail:
+        return []
+    stds = []
+    for column in zip(*tail):
+        mean = sum(column) / len(column)
+        stds.append(math.sqrt(sum((x - mean) ** 2 for x in column) / len(column)))
+    return stds
 
 
 def mean_ci(values: list[float]) -> str:
@@ -113,25 +139,71 @@ def mean_ci(values: list[float]) -> str:
 
 
 def table(lines: list[dict], tolerance: float) -> str:
-    rows = ["| variant | α | seeds | constraints met | σ(λ) inside (0,1) | min ‖ψ_i − ψ_j‖ | distinct goals | v̄ mean | v̄_0 | steps/s | wall s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| variant | α | seeds | constraints met | σ(λ) inside (0,1) | std σ(λ) last 25% | min ‖ψ_i − ψ_j‖ | distinct goals | v̄ mean | v̄_0 | steps/s | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for line in lines:
         groups.setdefault((line["variant"], line.get("optimality_ratio")), []).append(line)
     for (variant, alpha), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
         if variant == "ppo":
-            rows.append(f"| ppo | – | {len(group)} | – | – | – | – | – | – | {mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |")
+            rows.append(f"| ppo | – | {len(group)} | – | – | – | – | – | – | – | {mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |")
             continue
         met = [sum(r >= alpha - tolerance for r in g["value_ratio"]) / len(g["value_ratio"]) for g in group]
         inside = [sum(0.02 < w < 0.98 for w in g["extrinsic_weight"]) / len(g["extrinsic_weight"]) for g in group]
         inside_text = mean_ci(inside) if variant == "domino" else "– (fixed)"
+        stds = [sum(g["weight_std_last_quarter"]) / len(g["weight_std_last_quarter"]) for g in group if g.get("weight_std_last_quarter")]
+        std_text = mean_ci(stds) if variant == "domino" and stds else "–"
         rows.append(
-            f"| {variant} | {alpha} | {len(group)} | {mean_ci(met)} | {inside_text} | "
+            f"| {variant} | {alpha} | {len(group)} | {mean_ci(met)} | {inside_text} | {std_text} | "
             f"{mean_ci([g['min_pairwise_sf_distance'] for g in group])} | {mean_ci([len({x for x in g['main_goals'] if x >= 0}) for g in group])} | "
             f"{mean_ci([sum(g['value']) / len(g['value']) for g in group])} | {mean_ci([g['value'][0] for g in group])} | "
             f"{mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def constraints_per_alpha(lines: list[dict], alphas: list[float], tolerance: float) -> str:
+    """The fixed-mix baselines do not depend on α (nothing in them reads it), so one set of runs answers for every
+    α: per (variant, c_e) and α, the fraction of policies i ≥ 1 with v̄_i/v̄_0 ≥ α − tolerance, next to the
+    (α-independent) min ‖ψ_i − ψ_j‖."""
+    groups: dict[str, list[dict]] = {}
+    for line in lines:
+        if line["variant"] in ("fixed-mix", "no-diversity"):
+            label = f"{line['variant']} c_e={line['extrinsic_weight'][0]:.2f}"
+            groups.setdefault(label, []).append(line)
+    rows = ["| baseline | seeds | min ‖ψ_i − ψ_j‖ | " + " | ".join(f"met at α={a}" for a in alphas) + " |",
+            "|---|---|---|" + "---|" * len(alphas)]
+    for label, group in sorted(groups.items()):
+        cells = [mean_ci([sum(r >= a - tolerance for r in g["value_ratio"]) / len(g["value_ratio"]) for g in group]) for a in alphas]
+        rows.append(f"| {label} | {len(group)} | {mean_ci([g['min_pairwise_sf_distance'] for g in group])} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def plot_traces(lines: list[dict], path: Path) -> None:
+    """One column per run: σ(λ_i) (top) and v̄_i/v̄_0 with the line α (bottom) against the training iteration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [line for line in lines if line.get("weight_trace")]
+    if not runs:
+        raise SystemExit("no weight_trace in these results (runs made before the traces were recorded)")
+    figure, axes = plt.subplots(2, len(runs), figsize=(3.2 * len(runs), 5), sharex=True, sharey="row", squeeze=False)
+    for column, line in enumerate(runs):
+        for i, (weights, ratios) in enumerate(zip(zip(*line["weight_trace"]), zip(*line["ratio_trace"])), start=1):
+            axes[0][column].plot(weights, label=f"σ(λ_{i})")
+            axes[1][column].plot(ratios, label=f"v̄_{i}/v̄_0")
+        axes[1][column].axhline(line["optimality_ratio"], color="k", linestyle="--", linewidth=0.8)
+        axes[0][column].set_title(f"{line['variant']} α={line['optimality_ratio']} seed {line['seed']}", fontsize=8)
+        axes[1][column].set_xlabel("iteration")
+        axes[1][column].set_ylim(0, 1.1)
+    axes[0][0].set_ylabel("σ(λ_i): weight of r_e")
+    axes[1][0].set_ylabel("v̄_i / v̄_0 (dashed: α)")
+    axes[0][-1].legend(fontsize=7)
+    axes[1][-1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
 
 
 def main() -> None:
@@ -144,12 +216,18 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], dest="extra", help="extra spec overrides, e.g. algorithm.config.lr=1e-3")
     parser.add_argument("--out", type=Path, default=Path("runs/domino_grid"))
     parser.add_argument("--report", action="store_true", help="only print the table of --out/results.jsonl")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one process each)")
+    parser.add_argument("--plot", type=Path, help="with --report: save the σ(λ_i) and v̄_i/v̄_0 curves of every run here (PNG)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.report:
         lines = [json.loads(line) for line in (args.out / "results.jsonl").read_text().splitlines() if line.strip()]
         print(table(lines, args.tolerance))
+        if args.alphas:
+            print(constraints_per_alpha(lines, args.alphas, args.tolerance))
+        if args.plot:
+            plot_traces(lines, args.plot)
         return
 
     if args.child:
@@ -161,18 +239,23 @@ def main() -> None:
     jobs = [(v, a, s) for v in args.variants for a in ((args.alphas or [None]) if v == "domino" else [None]) for s in args.seeds]
     lines = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
-    for job in jobs:
+
+    def child(job):
         command = [sys.executable, __file__, "--child", json.dumps(job), "--steps", str(args.steps), "--set", *args.extra]
-        output = subprocess.run(command, env=env, capture_output=True, text=True)
-        found = [line[7:] for line in output.stdout.splitlines() if line.startswith("RESULT ")]
-        if not found:
-            print(f"{job} failed:\n{output.stderr[-3000:]}", file=sys.stderr)
-            continue
-        line = json.loads(found[0])
-        lines.append(line)
-        print(json.dumps(line), flush=True)
-        with (args.out / "results.jsonl").open("a") as handle:
-            handle.write(json.dumps(line) + "\n")
+        return job, subprocess.run(command, env=env, capture_output=True, text=True)
+
+    # Threads only wait on the child processes; each child is one single-threaded training run.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        for job, output in pool.map(child, jobs):
+            found = [line[7:] for line in output.stdout.splitlines() if line.startswith("RESULT ")]
+            if not found:
+                print(f"{job} failed:\n{output.stderr[-3000:]}", file=sys.stderr)
+                continue
+            line = json.loads(found[0])
+            lines.append(line)
+            print(json.dumps({k: v for k, v in line.items() if not k.endswith("_trace")}), flush=True)
+            with (args.out / "results.jsonl").open("a") as handle:
+                handle.write(json.dumps(line) + "\n")
     text = table(lines, args.tolerance)
     (args.out / "table.md").write_text(text)
     print(text)

@@ -20,7 +20,7 @@ from armillary.platform.spec import load_spec  # noqa: E402
 pytestmark = pytest.mark.ray
 
 SMALL = ["algorithm.config.train_batch_size=256", "algorithm.config.minibatch_size=64", "algorithm.config.num_epochs=2"]
-STATE = ("psi", "value", "lagrange", "adam_first", "adam_second", "adam_step", "seen")
+STATE = ("psi", "value", "lagrange", "lagrange_integral", "adam_first", "adam_second", "adam_step", "seen")
 
 
 @pytest.fixture(scope="module")

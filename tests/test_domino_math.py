@@ -155,9 +155,89 @@ def test_sgd_multiplier_step_is_proportional_to_the_relative_margin():
     assert torch.equal(losses.sgd_step(torch.tensor([1.0]), torch.tensor([0.5]), lr=2.0), torch.tensor([0.0]))
 
 
+def test_normalised_violation_by_hand():
+    # α = 0.9, v̄_0 = 0.2: policy 1 at ratio 1 (met by 0.1), policy 2 at ratio 0.5 (violated by 0.4)
+    violation = losses.normalised_violation(torch.tensor([0.2, 0.2, 0.1]), 0.9)
+    assert torch.allclose(violation, torch.tensor([0.0, -0.1, 0.4]))
+    # v̄_0 = 0 (an untrained policy 0): the ratio is meaningless, the violation is clipped instead of exploding
+    violation = losses.normalised_violation(torch.tensor([0.0, 0.1, 0.0]), 0.9)
+    assert torch.allclose(violation, torch.tensor([0.0, -1.0, 0.9]))
+
+
+def test_pi_multiplier_step_by_hand():
+    integral = torch.tensor([0.0, 1.0, -4.9])
+    violation = torch.tensor([0.0, 0.1, -1.0])
+    lagrange, new_integral = losses.pi_multiplier_step(integral, violation, integral_gain=0.5, proportional_gain=2.0, bound=5.0)
+    # I: 0, 1 + 0.05, −4.9 − 0.5 → clipped to −5 (anti-windup);  λ = I + 2e: 0, 1.25, −7 → clipped to −5
+    assert torch.allclose(new_integral, torch.tensor([0.0, 1.05, -5.0]))
+    assert torch.allclose(lagrange, torch.tensor([0.0, 1.25, -5.0]))
+    # once the violation is gone the proportional part is gone too: λ falls back to the integral
+    lagrange, _ = losses.pi_multiplier_step(new_integral, torch.zeros(3), 0.5, 2.0, 5.0)
+    assert torch.equal(lagrange, new_integral)
+    with pytest.raises(ValueError, match="bound"):
+        losses.pi_multiplier_step(integral, violation, 0.5, 2.0, 0.0)
+
+
+def test_domino_state_pi_update_keeps_its_integral_as_a_buffer():
+    settings = DominoSettings(num_policies=3, feature_dim=1, multiplier_optimizer="pi", multiplier_lr=0.5,
+                              multiplier_proportional=2.0, initial_lagrange=0.25)
+    state = DominoState(settings)
+    state.observe(torch.zeros(3, 1), torch.tensor([0.5, 0.5, 0.25]), torch.tensor([0, 1, 2]))
+    state.update_multipliers()
+    # e = (0, 0.9 − 1, 0.9 − 0.5) = (0, −0.1, 0.4); I = 0.25 + 0.5 e; λ = I + 2 e
+    assert torch.allclose(state.lagrange_integral, torch.tensor([0.25, 0.2, 0.45]))
+    assert torch.allclose(state.lagrange, torch.tensor([0.25, 0.0, 1.25]), atol=1e-6)
+    assert state.adam_step.item() == 1 and "lagrange_integral" in state.state_dict()
+    # λ_0 is unused: policy 0's weights stay (1, 0) whatever λ_0 is
+    assert torch.equal(state.weights()[0], torch.tensor([1.0, 0.0]))
+
+
+def closed_loop(settings: DominoSettings, iterations: int = 240, dead_time: int = 15, lag: float = 20.0) -> tuple[list[float], list[float]]:
+    """DominoState's multiplier updates against a model of how the policies respond to their weight.
+
+    The model (an assumption, not RLlib): policy 1's true ratio v_1/v_0 relaxes towards f(w) = 0.4 + 0.6·min(1, 2w)
+    (w = σ(λ_1) as it was `dead_time` iterations ago: PPO needs that long to relearn) with time constant `lag`
+    iterations, and reaches v̄ through the state's own moving average. Policy 0 has v = 1. Below w = ½ the
+    policy trades reward for diversity; at w → 0 it gives up the goals (ratio 0.4), as in the grid runs.
+    Returns the per-iteration σ(λ_1) and v̄_1/v̄_0."""
+    state = DominoState(settings)
+    history = [0.5] * dead_time
+    ratio, weights, ratios = 1.0, [], []
+    for _ in range(iterations):
+        weight = float(torch.sigmoid(state.lagrange[1]))
+        history.append(weight)
+        ratio += (0.4 + 0.6 * min(1.0, 2.0 * history[-dead_time - 1]) - ratio) / lag
+        state.observe(torch.zeros(2, 1), torch.tensor([1.0, ratio]), torch.tensor([0, 1]))
+        state.update_multipliers()
+        weights.append(float(torch.sigmoid(state.lagrange[1])))
+        ratios.append(float(state.value[1] / state.value[0]))
+    return weights, ratios
+
+
+def last_quarter_std(values: list[float]) -> float:
+    tail = torch.tensor(values[-len(values) // 4:])
+    return float(tail.std(unbiased=False))
+
+
+@pytest.mark.parametrize("dead_time, lag", [(5, 10.0), (15, 20.0), (25, 25.0)])
+def test_pi_multipliers_settle_where_the_integrator_swings(dead_time, lag):
+    """The diagnosis of the grid runs' swinging σ(λ), on the model above: the paper's gradient step (an
+    integrator, 'sgd' with lr 2.0 as the grid preset had) swings for a delay of 15 iterations, the 'pi' update
+    settles for delays of 5–25 with v̄_1/v̄_0 within 0.03 of α at the end."""
+    common = dict(num_policies=2, feature_dim=1, optimality_ratio=0.9, value_decay=0.9)
+    weights, ratios = closed_loop(DominoSettings(**common, multiplier_optimizer="pi", multiplier_lr=0.1, multiplier_proportional=2.0),
+                                  dead_time=dead_time, lag=lag)
+    assert last_quarter_std(weights) < 0.02
+    assert 0.05 < weights[-1] < 0.95
+    assert abs(ratios[-1] - 0.9) < 0.03
+    if dead_time == 15:
+        swinging, _ = closed_loop(DominoSettings(**common, multiplier_optimizer="sgd", multiplier_lr=2.0), dead_time=dead_time, lag=lag)
+        assert last_quarter_std(swinging) > 0.05
+
+
 @pytest.mark.parametrize(
     "field, value",
-    [("optimality_ratio", 1.5), ("optimality_ratio", 0.0), ("target_distance", 0.0), ("sf_decay", 1.0), ("value_decay", -0.1),
+    [("multiplier_bound", 0.0), ("multiplier_proportional", -1.0), ("multiplier_optimizer", "pid"), ("optimality_ratio", 1.5), ("optimality_ratio", 0.0), ("target_distance", 0.0), ("sf_decay", 1.0), ("value_decay", -0.1),
      ("num_policies", 1), ("multiplier_lr", 0.0), ("mixing", "sum"), ("diversity", "gravity"), ("diversity_scale", 0.0)],
 )
 def test_bad_hyperparameters_are_rejected_naming_the_field(field, value):

@@ -37,10 +37,23 @@ class DominoHyperparameters(PPOHyperparameters):
     # --- constraint v_i ≥ α v_0 -----------------------------------------------------------------------------
     optimality_ratio: float = Field(0.9, gt=0, le=1, description="α: each policy i ≥ 1 must keep v_i ≥ α v_0 (paper: 0.9).")
     value_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the moving average v̄_i of r_e per step (paper ≈ 0.9).")
-    multiplier_lr: float = Field(0.01, gt=0, description="Learning rate of the multipliers λ_i (one step per training iteration).")
-    multiplier_optimizer: Literal["adam", "sgd"] = Field(
-        "adam", description="'adam' on Σ σ(λ_i)(v̄_i − α v̄_0); 'sgd' on the same loss divided by |v̄_0| (steps "
-        "proportional to the relative margin: settles instead of swinging between the bounds).",
+    multiplier_lr: float = Field(
+        0.01, gt=0, description="Learning rate of the multipliers λ_i (one step per training iteration); for 'pi' the "
+        "integral gain K_I (λ units per unit of normalised violation per iteration).",
+    )
+    multiplier_optimizer: Literal["adam", "sgd", "pi"] = Field(
+        "adam", description="'adam' on Σ σ(λ_i)(v̄_i − α v̄_0) (the paper); 'sgd' on the same loss divided by |v̄_0|; "
+        "'pi' a proportional-integral update on the normalised violation e_i = α − v̄_i/v̄_0: I_i += K_I e_i, "
+        "λ_i = I_i + K_P e_i, both clipped to ±Λ (K_I = multiplier_lr, K_P = multiplier_proportional, "
+        "Λ = multiplier_bound; damps the swing of σ(λ), see README).",
+    )
+    multiplier_proportional: float = Field(
+        0.0, ge=0, description="K_P: proportional gain of the 'pi' multiplier update (0: pure integral, i.e. dual "
+        "ascent on the normalised violation). Unused by 'adam' and 'sgd'.",
+    )
+    multiplier_bound: float = Field(
+        5.0, gt=0, le=20, description="Λ: the 'pi' update keeps λ_i and its integral in [−Λ, Λ] (anti-windup; 5 "
+        "keeps σ(λ_i) in [0.007, 0.993]). Unused by 'adam' and 'sgd'.",
     )
     initial_lagrange: float = Field(0.0, ge=-20, le=20, description="λ_i at the start (0: σ(λ) = ½).")
     # --- reward mixing and the baselines --------------------------------------------------------------------

@@ -113,6 +113,40 @@ def sgd_step(param: torch.Tensor, gradient: torch.Tensor, lr: float) -> torch.Te
     return param - lr * gradient
 
 
+def normalised_violation(value: torch.Tensor, optimality_ratio: float, limit: float = 1.0) -> torch.Tensor:
+    """e_i = α − v̄_i / v̄_0 for i ≥ 1 (positive: constraint violated), e_0 = 0, clipped to [−limit, limit].
+
+    Relative to v̄_0 so that the controller's gains do not depend on the scale of r_e. Clipped because early
+    in training v̄_0 ≈ 0 (an untrained policy 0 rarely reaches a goal) and the ratio is then meaningless."""
+    scale = value[0].abs().clamp(min=1e-8)
+    violation = (optimality_ratio - value / scale).clamp(-limit, limit)
+    violation[0] = 0.0  # policy 0 has no constraint
+    return violation
+
+
+def pi_multiplier_step(
+    integral: torch.Tensor, violation: torch.Tensor, integral_gain: float, proportional_gain: float, bound: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A proportional-integral update of the multipliers on the normalised violation e (Stooke, Achiam & Abbeel
+    2020, "Responsive Safety in RL by PID Lagrangian Methods", applied to DOMiNO's λ):
+
+        I_i ← clip(I_i + K_I e_i, −Λ, Λ)        λ_i = clip(I_i + K_P e_i, −Λ, Λ)
+
+    Why not the paper's gradient step on Σ σ(λ_i)(v̄_i − α v̄_0): that step is a pure integrator of the
+    violation, scaled by σ'(λ_i). The policies answer a weight change only after tens of iterations (PPO has to
+    relearn, then v̄ has to catch up), and an integrator acting on a delayed response keeps turning λ after the
+    violation has been corrected, so λ overshoots and swings. The σ' factor makes it worse: once σ(λ_i) is near
+    0 its steps shrink (σ' ≈ σ), so a violated policy waits long for its weight to come back (windup). Here
+    the integral moves at K_I e whatever σ(λ_i) is, the bound Λ stops it from winding up, and the
+    proportional term gives an immediate, bounded answer to a violation that vanishes as soon as the violation
+    does (the damping). Returns (λ, I), new tensors; λ = I + K_P e, so λ_0 stays at I_0 (e_0 = 0)."""
+    if bound <= 0:
+        raise ValueError(f"multiplier bound Λ must be > 0, got {bound}")
+    integral = (integral + integral_gain * violation).clamp(-bound, bound)
+    lagrange = (integral + proportional_gain * violation).clamp(-bound, bound)
+    return lagrange, integral
+
+
 def adam_step(
     param: torch.Tensor, gradient: torch.Tensor, first: torch.Tensor, second: torch.Tensor, step: torch.Tensor,
     lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

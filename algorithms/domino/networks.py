@@ -1,7 +1,8 @@
-"""DominoState: the algorithm's state as a torch module (no Ray) — ψ, v̄, λ and λ's Adam moments as buffers.
+"""DominoState: the algorithm's state as a torch module (no Ray) — ψ, v̄, λ, the PI integral and λ's Adam moments
+as buffers.
 
 Buffers, not parameters: none of them is trained by the PPO loss. ψ and v̄ are moving averages and λ takes
-one Adam step on the Lagrangian per training iteration. Being buffers of a module, they are part of its
+one update per training iteration (an Adam or SGD step on the Lagrangian, or the PI update). Being buffers of a module, they are part of its
 state_dict, so RLlib checkpoints save and restore them with the learner-only module that holds this.
 """
 
@@ -26,6 +27,8 @@ class DominoSettings:
     value_decay: float = 0.9
     multiplier_lr: float = 0.01
     multiplier_optimizer: str = "adam"
+    multiplier_proportional: float = 0.0
+    multiplier_bound: float = 5.0
     initial_lagrange: float = 0.0
     mixing: str = "lagrange"
     extrinsic_weight: float = 1.0
@@ -42,6 +45,8 @@ class DominoState(nn.Module):
         self.register_buffer("value", torch.zeros(n))  # v̄_i: moving average of r_e per step
         self.register_buffer("seen", torch.zeros(n, dtype=torch.bool))  # policy i has contributed data
         self.register_buffer("lagrange", torch.full((n,), float(settings.initial_lagrange)))  # λ_i (λ_0 unused)
+        # the integral term of the "pi" update (λ = I + K_P e); unused by "adam" and "sgd"
+        self.register_buffer("lagrange_integral", torch.full((n,), float(settings.initial_lagrange)))
         self.register_buffer("adam_first", torch.zeros(n))
         self.register_buffer("adam_second", torch.zeros(n))
         self.register_buffer("adam_step", torch.zeros(()))
@@ -82,9 +87,20 @@ class DominoState(nn.Module):
 
     @torch.no_grad()
     def update_multipliers(self) -> None:
-        """One Adam step of λ on Σ_{i≥1} σ(λ_i)(v̄_i − α v̄_0); only in 'lagrange' mode, and only once every policy
+        """One step of λ per training iteration: Adam or SGD on Σ_{i≥1} σ(λ_i)(v̄_i − α v̄_0), or the PI update on
+        the normalised violation (losses.pi_multiplier_step); only in 'lagrange' mode, and only once every policy
         has data (before that v̄ is meaningless)."""
         if self.settings.mixing != "lagrange" or not bool(self.seen.all()):
+            return
+        if self.settings.multiplier_optimizer == "pi":
+            s = self.settings
+            violation = losses.normalised_violation(self.value, s.optimality_ratio)
+            lagrange, integral = losses.pi_multiplier_step(
+                self.lagrange_integral, violation, s.multiplier_lr, s.multiplier_proportional, s.multiplier_bound
+            )
+            self.lagrange.copy_(lagrange)
+            self.lagrange_integral.copy_(integral)
+            self.adam_step.add_(1)  # counts multiplier updates whatever the optimizer
             return
         gradient = losses.lagrange_gradient(self.lagrange, self.value, self.settings.optimality_ratio)
         if self.settings.multiplier_optimizer == "sgd":

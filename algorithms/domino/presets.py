@@ -5,11 +5,14 @@ from armillary.platform.presets import register
 # φ = the agent's normalised (x, y) (info["features"]): ψ_i is policy i's mean position, so ψ distances read
 # as distances in the room (corners of the 7x7 room are 1 apart along an edge).
 # Tuned by hand on one seed (see README): ψ's decay 0.9 per iteration (0.99 averages over most of a short run),
-# r_d scaled by 5 (φ·Δψ/2 is ~0.01 per step here, against r_e = 1 every ~6 steps), and proportional (SGD)
-# multiplier steps, which swing less than Adam's fixed-size ones.
+# r_d scaled by 5 (φ·Δψ/2 is ~0.01 per step here, against r_e = 1 every ~6 steps). Multipliers: the PI update
+# (K_I = 0.1, K_P = 2, |λ| ≤ 5) instead of the gradient step, whose σ(λ) swung with a period of ~100–150
+# iterations because the policies answer a weight change only tens of iterations later (README, "Multiplier
+# dynamics"; the gains come from the closed-loop model in tests/test_domino_math.py).
 GRID = {
     "num_policies": 4, "features": "features", "optimality_ratio": 0.9, "diversity": "vdw", "target_distance": 0.5,
-    "diversity_scale": 5.0, "sf_decay": 0.9, "value_decay": 0.9, "multiplier_optimizer": "sgd", "multiplier_lr": 2.0,
+    "diversity_scale": 5.0, "sf_decay": 0.9, "value_decay": 0.9,
+    "multiplier_optimizer": "pi", "multiplier_lr": 0.1, "multiplier_proportional": 2.0, "multiplier_bound": 5.0,
     "gamma": 0.97, "lr": 1e-3, "entropy_coeff": 0.01,
     "train_batch_size": 2000, "minibatch_size": 250, "num_epochs": 4, "hidden_sizes": [64, 64],
 }
@@ -33,6 +36,26 @@ register(
     {"algorithm": {"name": "domino", "config": {**GRID, "mixing": "fixed", "extrinsic_weight": 0.5, "diversity_weight": 0.5}},
      "env": GRID_ENV, **GRID_RUN},
     "Baseline of domino/grid: policies i ≥ 1 maximise the fixed mix ½ r_e + ½ r_d (no constraint).",
+)
+# Unequal goals: corner k pays goal_rewards[k], so a policy at corner 1, 2, 3 reaches v_i/v_0 = 0.85, 0.7, 0.55 at
+# best and the constraint v_i ≥ α v_0 decides which corners (and routes) a policy may take.
+GRID_UNEQUAL_ENV = {"name": "multi-goal-room", "config": {**GRID_ENV["config"], "goal_rewards": [1.0, 0.85, 0.7, 0.55]}}
+register(
+    "domino/grid-unequal",
+    {"algorithm": {"name": "domino", "config": dict(GRID)}, "env": GRID_UNEQUAL_ENV, **GRID_RUN},
+    "domino/grid with unequal goals (1, 0.85, 0.7, 0.55): the constraint binds, α sets the trade-off.",
+)
+register(
+    "domino/grid-alpha-sweep",
+    {
+        "algorithm": {"name": "domino", "config": dict(GRID)},
+        "env": GRID_UNEQUAL_ENV,
+        **GRID_RUN,
+        # One trial per (α, seed): 4 × 3 = 12; two at a time, each sampling in its own process.
+        "tune": {"search_space": {"algorithm.config.optimality_ratio": {"grid": [0.5, 0.7, 0.9, 0.99]}}},
+        "resources": {"num_env_runners": 0, "max_concurrent_trials": 2},
+    },
+    "The α sweep of domino/grid-unequal as a Tune grid: α ∈ {0.5, 0.7, 0.9, 0.99} × 3 seeds (diversity vs return).",
 )
 register(
     "domino/walker",
