@@ -24,7 +24,8 @@ from armillary.platform.spec import ExperimentSpec  # noqa: E402
 # learns in turn, so a second process idles half the time, and a trial asking for one CPU lets Tune run two
 # seeds at once on a 2-core laptop. Not wider than 16: RLlib gives each env train_batch / num_envs steps per
 # iteration, so a wide vector shortens the rollouts that small (smoke-sized) batches learn from; 64 envs was
-# ~1.3x faster on CartPole but a 128-step batch then gave each env 2 steps. Other profiles: unmeasured here.
+# ~1.3x faster on CartPole with RLlib's generic env runner (~1.15x with the `ppo` entry's lean one, quiet
+# machine) but a 128-step batch then gave each env 2 steps. Other profiles: unmeasured here.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "local-cpu": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus_per_env_runner": 1,
                   "num_learners": 0, "num_gpus_per_learner": 0},

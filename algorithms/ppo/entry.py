@@ -27,9 +27,11 @@ class PPOHyperparameters(Hyperparameters):
 
 
 def _config_class():
-    from ray.rllib.algorithms.ppo import PPOConfig
+    # RLlib's PPOConfig whose default learner and env runner do the same work with less per-minibatch and
+    # per-step Python (algorithms/ppo/config.py, learner.py, env_runner.py).
+    from armillary.algorithms.ppo.config import ArmillaryPPOConfig
 
-    return PPOConfig
+    return ArmillaryPPOConfig
 
 
 def apply(config, hp: PPOHyperparameters, env_entry, num_learners: int):
