@@ -16,7 +16,6 @@ from armillary.algorithms.clip_reward.models import (
     build_tokenizer,
     load_clip,
     preprocess_frames,
-    save_clip,
 )
 from armillary.algorithms.clip_reward.reward import (
     ClipReward,
@@ -92,13 +91,6 @@ def test_grouped_clip_loss_does_not_push_apart_frames_with_the_same_caption():
 # --- models: build, save, load ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model_path(tmp_path_factory):
-    tokenizer = build_tokenizer(WORLD.vocabulary())
-    model = build_clip("tiny", 48, 16, len(tokenizer), seed=0)
-    return save_clip(model, tokenizer, tmp_path_factory.mktemp("models") / "tiny")
-
-
 def test_sizes_grow():
     counts = [size.num_parameters(48, 16, 32) for size in MODEL_SIZES.values()]
     assert counts == sorted(counts) and len(counts) >= 3
@@ -114,14 +106,14 @@ def test_tokenizer_wraps_texts_and_pools_at_eos():
         build_tokenizer([])
 
 
-def test_save_load_round_trip_uses_the_standard_loaders(tiny_model_path):
+def test_save_load_round_trip_uses_the_standard_loaders(tiny_clip_model):
     from transformers import AutoTokenizer, CLIPModel
 
-    names = {p.name for p in tiny_model_path.iterdir()}
+    names = {p.name for p in tiny_clip_model.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"} <= names
-    bundle = load_clip(tiny_model_path)
+    bundle = load_clip(tiny_clip_model)
     assert isinstance(bundle.model, CLIPModel) and bundle.image_size == 48
-    assert AutoTokenizer.from_pretrained(tiny_model_path)("the red square")["input_ids"] == bundle.tokenizer("the red square")["input_ids"]
+    assert AutoTokenizer.from_pretrained(tiny_clip_model)("the red square")["input_ids"] == bundle.tokenizer("the red square")["input_ids"]
     # Same weights, same embeddings as the in-memory model.
     tokenizer = build_tokenizer(WORLD.vocabulary())
     original = build_clip("tiny", 48, 16, len(tokenizer), seed=0).eval()
@@ -155,8 +147,8 @@ def test_preprocess_validates_and_normalises():
 
 
 @pytest.fixture(scope="module")
-def reward_model(tiny_model_path):
-    return ClipReward(load_clip(tiny_model_path), RewardConfig(extra_negatives=(FLOOR_CAPTION,)))
+def reward_model(tiny_clip_model):
+    return ClipReward(load_clip(tiny_clip_model), RewardConfig(extra_negatives=(FLOOR_CAPTION,)))
 
 
 def test_reward_shapes_values_and_cached_text(reward_model):
@@ -291,14 +283,14 @@ def test_precision_recall_and_pr_auc_by_hand():
         precision_recall_curve(scores, np.zeros(4, dtype=bool))
 
 
-def test_eval_job_writes_plot_results_and_mlflow(tiny_model_path, tmp_path, monkeypatch):
+def test_eval_job_writes_plot_results_and_mlflow(tiny_clip_model, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     from armillary.jobs.clip_eval import EXPERIMENT, main
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("ARMILLARY_RUNS_DIR", str(tmp_path / "runs"))
-    assert main([f"tiny={tiny_model_path}", "--num", "200", "--out", str(tmp_path / "eval"), "--mlflow-uri", uri]) == 0
+    assert main([f"tiny={tiny_clip_model}", "--num", "200", "--out", str(tmp_path / "eval"), "--mlflow-uri", uri]) == 0
     assert (tmp_path / "eval" / "pr_curves.png").stat().st_size > 1000
     results = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]
     assert 0 <= results["tiny"]["pr_auc"] <= 1

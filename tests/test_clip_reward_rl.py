@@ -104,29 +104,6 @@ def test_a_missing_model_folder_is_refused_with_the_field_and_the_fix(tmp_path):
 # --- with Ray and a served tiny model --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from armillary.algorithms.clip_reward.models import build_clip, build_tokenizer, save_clip
-    from armillary.envs.language_goals import LanguageGoalOptions, World
-
-    tokenizer = build_tokenizer(World(LanguageGoalOptions()).vocabulary())
-    return str(save_clip(build_clip("tiny", 48, 16, len(tokenizer), seed=0), tokenizer, tmp_path_factory.mktemp("m") / "tiny"))
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-    from ray import serve
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}})
-    try:
-        yield
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-
-
 def _delete_app():
     from ray import serve
     from ray.serve.exceptions import RayServeException
@@ -149,15 +126,13 @@ def _spec(model, threshold, *more):
 
 
 @pytest.mark.ray
-def test_rewards_come_from_the_deployment_and_ground_truth_stays_hidden(tiny_model, local_ray):
-    from ray import serve
-
+def test_rewards_come_from_the_deployment_and_ground_truth_stays_hidden(tiny_clip_model, local_ray):
     from armillary.platform.metrics import summarize
     from armillary.platform.rllib_config import build_algorithm_config
     from armillary.platform.runner import prepare
 
     for threshold, expected in ((0.01, 1.0), (0.9, 0.0)):
-        spec = _spec(tiny_model, threshold)
+        spec = _spec(tiny_clip_model, threshold)
         _delete_app()
         prepare(spec)  # deploys the model with this β
         algo = build_algorithm_config(spec, 0).build_algo()
@@ -179,7 +154,7 @@ def test_rewards_come_from_the_deployment_and_ground_truth_stays_hidden(tiny_mod
 
 
 @pytest.mark.ray
-def test_two_trials_of_a_sweep_share_one_deployment(tiny_model, local_ray, runs_dir):
+def test_two_trials_of_a_sweep_share_one_deployment(tiny_clip_model, local_ray, runs_dir):
     import json
 
     from ray import serve
@@ -188,7 +163,7 @@ def test_two_trials_of_a_sweep_share_one_deployment(tiny_model, local_ray, runs_
     from armillary.platform.runner import run_experiment
 
     _delete_app()
-    spec = _spec(tiny_model, 0.5, "seeds=[0,1]", "resources.max_concurrent_trials=2")
+    spec = _spec(tiny_clip_model, 0.5, "seeds=[0,1]", "resources.max_concurrent_trials=2")
     from armillary.platform.spec import validate
 
     spec = validate({**spec.to_dict(), "seeds": [0, 1]})  # --smoke keeps one seed; the sweep needs two
@@ -205,7 +180,7 @@ def test_two_trials_of_a_sweep_share_one_deployment(tiny_model, local_ray, runs_
 
 
 @pytest.mark.ray
-def test_training_goes_on_when_the_replica_is_killed(tiny_model, local_ray):
+def test_training_goes_on_when_the_replica_is_killed(tiny_clip_model, local_ray):
     import ray
     from ray import serve
 
@@ -215,7 +190,7 @@ def test_training_goes_on_when_the_replica_is_killed(tiny_model, local_ray):
     from armillary.platform.runner import prepare
 
     _delete_app()
-    spec = _spec(tiny_model, 0.01)
+    spec = _spec(tiny_clip_model, 0.01)
     prepare(spec)
     handle = serve.get_app_handle("clip-test")
     (before,) = replica_stats(handle)

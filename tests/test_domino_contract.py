@@ -23,14 +23,6 @@ SMALL = ["algorithm.config.train_batch_size=256", "algorithm.config.minibatch_si
 STATE = ("psi", "value", "lagrange", "lagrange_integral", "adam_first", "adam_second", "adam_step", "seen")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"MUJOCO_GL": "egl", "OMP_NUM_THREADS": "1"}})
-    yield
-    ray.shutdown()
-
-
 def learner_weights(algo) -> dict[str, dict[str, np.ndarray]]:
     return {mid: {k: np.array(v, copy=True) for k, v in w.items()} for mid, w in algo.learner_group.get_weights().items()}
 

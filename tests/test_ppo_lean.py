@@ -24,14 +24,6 @@ MODULE = "default_policy"
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"MUJOCO_GL": "egl", "OMP_NUM_THREADS": "1"}})
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def algo(local_ray):
     # A non-zero entropy bonus so that its term is compared too; 4 x 128 steps per sample.
     spec = load_spec("ppo/cartpole", ["algorithm.config.entropy_coeff=0.01", "algorithm.config.train_batch_size=512",

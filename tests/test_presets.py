@@ -12,31 +12,8 @@ from armillary.platform.spec import load_spec
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"MUJOCO_GL": "egl"}})
-    yield
-    from ray import serve
-
-    serve.shutdown()
-    ray.shutdown()
-
-
 def test_the_issue_presets_exist():
     assert {"ppo/cartpole", "ppo/atari-pong", "ppo/dmc-walker-walk", "dqn/cartpole"} <= set(presets.names())
-
-
-@pytest.fixture(scope="module")
-def tiny_reward_model(tmp_path_factory):
-    """An untrained CLIP model at the language-goal frame size: what the reward presets' deployment loads here
-    (their own model is trained by `armillary run clip-reward/fit`, which a fresh clone has not run)."""
-    from armillary.algorithms.clip_reward.models import build_clip, build_tokenizer, save_clip
-    from armillary.envs.language_goals import LanguageGoalOptions, World
-
-    tokenizer = build_tokenizer(World(LanguageGoalOptions()).vocabulary())
-    return str(save_clip(build_clip("tiny", 48, 16, len(tokenizer), seed=0), tokenizer, tmp_path_factory.mktemp("m") / "tiny"))
 
 
 def _smoke_spec(name, request):
@@ -44,7 +21,7 @@ def _smoke_spec(name, request):
 
     spec = load_spec(name, smoke=True)
     if spec.algorithm.name == "clip-reward-ppo":
-        model = request.getfixturevalue("tiny_reward_model")
+        model = request.getfixturevalue("tiny_clip_model")
         spec = load_spec(name, [f"algorithm.config.reward_model.model={model}"], smoke=True)
     prepare(spec)  # e.g. the reward model's Serve deployment
     return spec

@@ -26,14 +26,6 @@ REQUIRED = ("score/acc_t1", "score/acc_t2", "score/delta_t1_t2", "score/delta_i_
 TWO_STAGES = ["algorithm.config.stage1_iterations=1"]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"MUJOCO_GL": "egl", "OMP_NUM_THREADS": "1"}})
-    yield
-    ray.shutdown()
-
-
 def _spec(overrides=(), **resources):
     data = load_spec("score/arithmetic", [*TWO_STAGES, *overrides], smoke=True).to_dict()
     data["resources"].update(resources)
