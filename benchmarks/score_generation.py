@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--turn", choices=["1", "2"], default="2", help="prompt of turn 1 (short) or turn 2 (long)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu, cuda …")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
 
@@ -44,7 +45,8 @@ def main(argv=None) -> int:
         tokenizer = build_char_tokenizer()
         tokenizer.padding_side = "left"
         model, model_name = build_tiny_model(tokenizer=tokenizer), "random tiny (TinyModelConfig defaults)"
-    model.eval()
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    model.to(device).eval()
     task = ArithmeticTask(3, 4)
 
     rows = []
@@ -52,11 +54,11 @@ def main(argv=None) -> int:
         problems = task.problems("test", batch)
         prompts = [task.first_turn_prompt(p) if args.turn == "1" else
                    task.second_turn_prompt(p, solve(p.metadata["a"], p.metadata["b"])) for p in problems]
-        ids, attention = _left_pad(_prompt_ids(tokenizer, prompts), tokenizer.pad_token_id, "cpu")
+        ids, attention = _left_pad(_prompt_ids(tokenizer, prompts), tokenizer.pad_token_id, device)
 
         def ours(greedy: bool):
             out = generate(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, greedy=greedy, temperature=1.0,
-                           generator=torch.Generator().manual_seed(0))
+                           generator=torch.Generator(device=device).manual_seed(0))
             return out.token_ids, sum(len(t) for t in out.token_ids)
 
         def plain(greedy: bool):
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
             for _ in range(args.repeats):
                 for name, fn in (("rollout", ours), ("generate", plain)):
                     start = time.perf_counter()
-                    token_ids, count = fn(greedy)
+                    token_ids, count = fn(greedy)  # ends in .tolist(): the device's work is done when it returns
                     times[name].append(time.perf_counter() - start)
                     tokens[name], outputs[name] = count, token_ids
             if greedy and outputs["rollout"] != outputs["generate"]:
@@ -92,12 +94,13 @@ def main(argv=None) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
 
-    print(f"model: {model_name}; turn-{args.turn} prompts; max_new_tokens {args.max_new_tokens}; torch threads {args.threads}")
+    print(f"model: {model_name}; turn-{args.turn} prompts; max_new_tokens {args.max_new_tokens}; torch threads {args.threads}; "
+          f"device {device}")
     print(f"{'batch':>5} {'mode':>10} {'rollout tok/s':>14} {'generate tok/s':>15} {'ratio':>6}")
     for r in rows:
         print(f"{r['batch']:>5} {r['mode']:>10} {r['tok_s_rollout']:>14} {r['tok_s_generate']:>15} {r['ratio']:>6}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": model_name, "args": vars(args), "rows": rows}, indent=2))
+        Path(args.json).write_text(json.dumps({"model": model_name, "args": vars(args), "device": str(device), "rows": rows}, indent=2))
     return 0
 
 

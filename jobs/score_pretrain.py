@@ -5,9 +5,11 @@
 The model sees two kinds of examples (loss on the response only):
 - turn 1: "Q: a+b\\nA: " → the worked solution (a batch of 64 every step);
 - turn 2 (a batch of 32 every 2nd step): the turn-2 format with a CORRECT first attempt in the context →
-  the same solution again. The base thus knows the turn-2 format but has never been shown a correction:
-  what it does after a wrong first attempt (copy it, re-solve, or break) is left to the RL stages to
-  change — the situation of the paper's base models, which were not trained to self-correct.
+  the same solution again. By default the base thus knows the turn-2 format but has never been shown a
+  correction: what it does after a wrong first attempt (copy it, re-solve, or break) is left to the RL stages
+  to change. With --turn2-corrections F, a share F of the turn-2 contexts hold a wrong first attempt instead
+  (one misread digit or one wrong column sum) and the target is the right solution: a base with some weak
+  intrinsic ability to fix, like the paper's base models (MATH: Δi→c 4.6% of problems).
 
 Training stops as soon as greedy Acc@t1 on held-out problems reaches --target-accuracy (or the time budget
 runs out), keeping whichever of the last two evaluated checkpoints is nearer the target; the model is saved
@@ -27,9 +29,12 @@ import time
 import torch
 
 
-def _examples(task, rng: random.Random, count: int, second_turn: bool) -> list[tuple[str, str]]:
+def _examples(task, rng: random.Random, count: int, second_turn: bool, corrections: float = 0.0) -> list[tuple[str, str]]:
+    """(prompt, target) pairs of training-split problems. Turn 2: the context holds a correct first attempt, or,
+    with probability `corrections`, a wrong one (a misread digit or a wrong column sum, arithmetic.wrong_solution);
+    the target is the correct solution either way."""
     from armillary.algorithms.score.tasks import Problem
-    from armillary.algorithms.score.tasks.arithmetic import solve, split_of
+    from armillary.algorithms.score.tasks.arithmetic import ERROR_KINDS, solve, split_of, wrong_solution
 
     out = []
     while len(out) < count:
@@ -40,13 +45,14 @@ def _examples(task, rng: random.Random, count: int, second_turn: bool) -> list[t
         problem = Problem(problem_id=question, question=question, answer=str(a + b), metadata={"a": a, "b": b})
         solution = solve(a, b)
         if second_turn:
-            out.append((task.second_turn_prompt(problem, solution), solution))
+            shown = wrong_solution(a, b, rng, kind=rng.choice(ERROR_KINDS)) if rng.random() < corrections else solution
+            out.append((task.second_turn_prompt(problem, shown), solution))
         else:
             out.append((task.first_turn_prompt(problem), solution))
     return out
 
 
-def _batch(tokenizer, examples: list[tuple[str, str]]):
+def _batch(tokenizer, examples: list[tuple[str, str]], device: torch.device):
     rows, labels = [], []
     eos = tokenizer.eos_token_id
     for prompt, response in examples:
@@ -62,7 +68,7 @@ def _batch(tokenizer, examples: list[tuple[str, str]]):
         ids[i, : len(row)] = torch.tensor(row)
         target[i, : len(row)] = torch.tensor(label)
         attention[i, : len(row)] = 1
-    return ids, attention, target
+    return ids.to(device), attention.to(device), target.to(device)
 
 
 def first_turn_accuracy(model, tokenizer, task, problems, max_new_tokens: int, batch_size: int = 128) -> float:
@@ -91,15 +97,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-steps", type=int, default=50)
     parser.add_argument("--turn2-every", type=int, default=2, help="a turn-2 batch every this many steps (0: never)")
     parser.add_argument("--turn2-batch-size", type=int, default=32)
+    parser.add_argument("--turn2-corrections", type=float, default=0.0,
+                        help="share of turn-2 examples whose context holds a WRONG first attempt (target: the right "
+                             "solution); 0 (default): the base has never been shown a correction")
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--fine-eval-every", type=int, default=10,
                         help="evaluate this often once Acc@t1 passes half the target (accuracy rises steeply there)")
     parser.add_argument("--eval-problems", type=int, default=200)
     parser.add_argument("--final-eval-problems", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1 …")
     args = parser.parse_args(argv)
     if not 0 < args.target_accuracy <= 1:
         parser.error(f"--target-accuracy: must be in (0, 1], got {args.target_accuracy}")
+    if not 0 <= args.turn2_corrections <= 1:
+        parser.error(f"--turn2-corrections: a share in [0, 1], got {args.turn2_corrections}")
     if args.turn2_every < 0 or args.turn2_batch_size < 1:
         parser.error("--turn2-every must be ≥ 0 and --turn2-batch-size ≥ 1")
     if args.batch_size < 1 or args.max_minutes <= 0 or args.eval_every < 1 or args.fine_eval_every < 1:
@@ -116,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     max_new_tokens = 9 * (args.max_digits + 1) + args.max_digits + 4
     held_out = task.problems("test", args.eval_problems)
     tokenizer = build_char_tokenizer()
-    model = build_tiny_model(tokenizer=tokenizer, seed=args.seed)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    model = build_tiny_model(tokenizer=tokenizer, seed=args.seed).to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     print(f"tiny model: {count_parameters(model):,} parameters; task {args.min_digits}-{args.max_digits} digits", flush=True)
@@ -131,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         # Turn-1 and turn-2 examples in separate batches: padding a short turn-1 row to a turn-2 row's length
         # would quadruple the cost of the step.
         optimizer.zero_grad(set_to_none=True)
-        ids, attention, labels = _batch(tokenizer, _examples(task, rng, args.batch_size, second_turn=False))
+        ids, attention, labels = _batch(tokenizer, _examples(task, rng, args.batch_size, second_turn=False), device)
         loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
         loss.backward()
         if args.turn2_every and step % args.turn2_every == 0:
-            ids, attention, labels = _batch(tokenizer, _examples(task, rng, args.turn2_batch_size, second_turn=True))
+            ids, attention, labels = _batch(tokenizer, _examples(task, rng, args.turn2_batch_size, second_turn=True,
+                                                                corrections=args.turn2_corrections), device)
             model(input_ids=ids, attention_mask=attention, labels=labels).loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -173,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "final_eval_problems": len(final_problems),
         "history": history,
         "args": vars(args),
+        "device": str(device),
     }
     (out / "pretrain_metrics.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({k: report[k] for k in ("steps", "kept_step", "train_seconds", "reached_target", "held_out_greedy_two_turn")}, indent=2))

@@ -152,6 +152,21 @@ def test_two_stages_metrics_every_parameter_and_checkpoint_keeps_the_stage(local
         algo.stop()
 
 
+def test_pair_sft_baseline_trains_turn2_on_pairs_only(local_ray):
+    algo = _build(_spec(["algorithm.config.stage1_iterations=0", "algorithm.config.variant=pair_sft"]))
+    try:
+        before = _learner_weights(algo)
+        result = summarize(algo.train())
+        assert result["score/variant"] == float(list(losses.Variant).index(losses.Variant.PAIR_SFT))
+        assert 0.0 <= result["score/sft_kept_fraction"] <= 1.0 and "score/return_turn2" not in result
+        after = _learner_weights(algo)
+        changed = [n for n in before if not np.array_equal(before[n], after[n])]
+        # Trained iff some group had both a wrong and a right first attempt to pair.
+        assert bool(changed) == (result["score/sft_kept_fraction"] > 0)
+    finally:
+        algo.stop()
+
+
 def test_two_cpu_learners_train_in_step(local_ray):
     algo = _build(_spec(num_learners=2))
     try:

@@ -303,6 +303,28 @@ def test_correction_sft_trains_only_accepted_second_attempts():
     assert kept.tolist() == [1, 0, 0, 0]
 
 
-def test_sft_variant_has_no_rl_rewards():
-    with pytest.raises(ValueError, match="sft_correction"):
-        losses.shaped_rewards(Variant.SFT_CORRECTION, [1.0], [1.0], alpha=1.0, beta1=0.01, beta2=0.1)
+def test_sft_variants_have_no_rl_rewards():
+    for variant in (Variant.SFT_CORRECTION, Variant.PAIR_SFT):
+        with pytest.raises(ValueError, match=variant.value):
+            losses.shaped_rewards(variant, [1.0], [1.0], alpha=1.0, beta1=0.01, beta2=0.1)
+
+
+def test_pair_sft_pairs_each_wrong_attempt_with_a_correct_sibling_of_its_own_problem():
+    # Two problems, k = 4: problem 0 has right attempts at rows 1 and 3, problem 1 has none.
+    targets = losses.correction_pairs([0, 1, 0, 1, 0, 0, 0, 0], group_size=4)
+    assert targets[1] is None and targets[3] is None  # a right attempt is not a correction
+    assert (targets[0], targets[2]) == (1, 3)  # wrong attempts spread over the right siblings
+    assert targets[4:] == [None] * 4  # no right sibling: nothing to learn from
+    assert losses.correction_pairs([0, 0, 1], group_size=3) == [2, 2, None]
+    with pytest.raises(ValueError, match="group_size"):
+        losses.correction_pairs([0, 1, 0], group_size=2)
+
+
+def test_sft_loss_trains_only_the_kept_rows_turn2_tokens():
+    logp = torch.zeros(3, 5, requires_grad=True)
+    turn2 = torch.tensor([[0, 0, 1, 1, 0]] * 3)
+    losses.sft_loss(logp, turn2, torch.tensor([1.0, 0.0, 1.0])).backward()
+    assert (logp.grad[[0, 2]][:, 2:4] == -0.5).all() and logp.grad[1].abs().sum() == 0
+    assert logp.grad[:, [0, 1, 4]].abs().sum() == 0
+    with pytest.raises(ValueError, match="kept"):
+        losses.sft_loss(logp, turn2, torch.ones(2))

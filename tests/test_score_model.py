@@ -3,6 +3,8 @@ greedy determinism and the two-turn episode tensors (no Ray, a random tiny model
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -103,6 +105,33 @@ def test_two_turn_episode_shapes_and_learner_tensors(saved):
     logp = losses.response_log_probs(logits, turn2.input_ids, turn2.response_mask)
     assert torch.isfinite(logp).all() and (logp[turn2.response_mask == 0] == 0).all()
     assert set(batch.metrics()) >= {"score/acc_t1", "score/acc_t2", "score/change_rate"}
+
+
+def test_pair_sft_rows_hold_a_wrong_attempt_in_context_and_a_right_sibling_as_response(saved):
+    model, tokenizer, _ = saved
+    task = ArithmeticTask(min_digits=2, max_digits=3)
+    problems = task.problems("train", 4)
+    batch = run_episodes(model, tokenizer, task, problems, group_size=3, max_new_tokens=14,
+                         generator=torch.Generator().manual_seed(0))
+    # Make the pairing certain whatever the untrained model wrote: in each group, row 0 right, rows 1-2 wrong.
+    right = [task.reference_solution(p) for p in problems]
+    texts, ids = list(batch.first.texts), list(batch.first.token_ids)
+    for g, solution in enumerate(right):
+        texts[3 * g] = solution
+        ids[3 * g] = tokenizer(solution, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    batch = dataclasses.replace(batch, first=dataclasses.replace(batch.first, texts=texts, token_ids=ids),
+                                correct_turn1=[i % 3 == 0 for i in range(12)])
+    turn2, kept = batch.pair_sft_turn2(tokenizer)
+    assert kept.tolist() == [0.0, 1.0, 1.0] * 4
+    for row in range(12):
+        response = turn2.input_ids[row][turn2.response_mask[row].bool()].tolist()
+        context = tokenizer.decode(turn2.input_ids[row][turn2.attention_mask[row].bool() & ~turn2.response_mask[row].bool()],
+                                   skip_special_tokens=True)
+        assert context == batch.second_prompts[row]  # the row's own (wrong) first attempt stays in the context
+        if kept[row]:
+            assert response == ids[3 * (row // 3)]  # … and the response is its problem's right attempt
+        else:
+            assert response == batch.second.token_ids[row]
 
 
 def test_greedy_evaluation_returns_the_metrics(saved):

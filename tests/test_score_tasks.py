@@ -29,7 +29,9 @@ def test_every_reference_solution_is_correct_and_wrong_ones_are_not():
     for problem in task.problems("train", 300):
         reference = task.reference_solution(problem)
         assert task.is_correct(problem, reference)
-        assert not task.is_correct(problem, arithmetic.wrong_solution(problem.metadata["a"], problem.metadata["b"], rng))
+        for kind in arithmetic.ERROR_KINDS:
+            wrong = arithmetic.wrong_solution(problem.metadata["a"], problem.metadata["b"], rng, kind=kind)
+            assert not task.is_correct(problem, wrong), (problem.question, kind, wrong)
 
 
 def test_a_wrong_solution_differs_in_exactly_one_step_and_follows_from_it():
@@ -178,3 +180,19 @@ def test_humaneval_problems_ship_with_the_package():
     second = task.second_turn_prompt(first, "    return True\n")
     assert second.startswith(first.question) and task.instruction in second and second.endswith(first.question)
     assert task.final_answer(first, "    return True\n\n") == "    return True"
+
+
+def test_a_misread_digit_changes_one_operand_digit_and_the_rest_follows_from_it():
+    right = [tuple(map(int, step.split("=")[0].split("+"))) for step in arithmetic.solve(4821, 3695).split(";")[:-1]]
+    for seed in range(20):
+        steps = arithmetic.wrong_solution(4821, 3695, random.Random(seed), kind="digit").split(";")[:-1]
+        parsed = [(tuple(map(int, s.split("=")[0].split("+"))), int(s.split("=")[1])) for s in steps]
+        # Every step's sum is right for what it read, each carry is the previous step's tens digit …
+        assert all(x + y + c == total for (x, y, c), total in parsed)
+        assert [c for (_, _, c), _ in parsed] == [0] + [total // 10 for _, total in parsed[:-1]]
+        # … and exactly one operand digit differs from the question's.
+        misread = [(i, j) for i, ((x, y, _), (rx, ry, _)) in enumerate(zip([p[0] for p in parsed], right))
+                   for j, (u, v) in enumerate(((x, rx), (y, ry))) if u != v]
+        assert len(misread) == 1
+    with pytest.raises(ValueError, match="kind"):
+        arithmetic.wrong_solution(12, 34, random.Random(0), kind="carry")

@@ -111,8 +111,10 @@ class Score(Algorithm):
         remote = runners.num_remote_workers()
         per_runner = s["problems_per_iteration"] // max(1, remote)
         iteration = self.iteration
+        pair_sft = variant is losses.Variant.PAIR_SFT
         sampled = runners.foreach_env_runner(
-            lambda runner: (runner.sample(num_problems=per_runner, iteration=iteration), runner.get_metrics()),
+            lambda runner: (runner.sample(num_problems=per_runner, iteration=iteration, pair_sft=pair_sft),
+                            runner.get_metrics()),
             local_env_runner=remote == 0,
         )
         columns = concat_columns([part for part, _ in sampled])

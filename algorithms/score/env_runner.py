@@ -50,11 +50,16 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         self.settings = settings
         self.task = build_task_from_env(settings["env_name"], settings["env_options"])
         module_spec = self.config.get_rl_module_spec(spaces=self.get_spaces(), inference_only=True)
-        self.module = module_spec.build()
+        # Generation is most of a SCoRe iteration: sample on a GPU when this process sees one (the driver's local
+        # runner next to a GPU learner, or a remote runner given num_gpus_per_env_runner; Ray hides GPUs from
+        # actors that did not ask for one).
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.module = module_spec.build().to(self.device)
         self.module.eval()
         self._weights_seq_no = 0
-        # Sampling randomness of this runner: its own stream, seeded from the trial seed and the runner index.
-        self._generator = torch.Generator().manual_seed(int(self._seed or 0) * 7919 + 1)
+        # Sampling randomness of this runner: its own stream, seeded from the trial seed and the runner index, on
+        # the sampling device (torch.multinomial needs a generator on the device of its input).
+        self._generator = torch.Generator(device=self.device).manual_seed(int(self._seed or 0) * 7919 + 1)
 
     # ---- the EnvRunner contract -------------------------------------------------------------------------------
     def assert_healthy(self):
@@ -66,8 +71,10 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         spaces = text_spaces()
         return {INPUT_ENV_SPACES: spaces, DEFAULT_MODULE_ID: spaces}
 
-    def sample(self, *, num_problems: int, iteration: int, **kwargs) -> dict[str, np.ndarray]:
-        """Two-turn episodes for `num_problems` training problems × group_size samples, at the training temperature."""
+    def sample(self, *, num_problems: int, iteration: int, pair_sft: bool = False, **kwargs) -> dict[str, np.ndarray]:
+        """Two-turn episodes for `num_problems` training problems × group_size samples, at the training temperature.
+        With `pair_sft`, the turn-2 columns hold Pair-SFT's pairs instead (EpisodeBatch.pair_sft_turn2) and
+        `sft_kept` marks the rows that have one; the metrics stay those of the sampled episodes."""
         from armillary.algorithms.score.rollout import run_episodes
 
         s = self.settings
@@ -78,6 +85,9 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         self.num_env_steps_sampled_lifetime += 2 * len(batch.problems)  # one step per turn
         turn1, turn2 = batch.tensors(self.module.tokenizer)
         columns: dict[str, np.ndarray] = {}
+        if pair_sft:
+            turn2, kept = batch.pair_sft_turn2(self.module.tokenizer)
+            columns["sft_kept"] = kept.numpy()
         for name, turn in (("turn1", turn1), ("turn2", turn2)):
             ids, attention, response = turn_columns(name)
             columns[ids] = turn.input_ids.numpy()
@@ -105,7 +115,7 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
     # ---- checkpointing and weight sync --------------------------------------------------------------------------
     def get_state(self, components=None, *, not_components=None, **kwargs) -> dict[str, Any]:
         state: dict[str, Any] = {NUM_ENV_STEPS_SAMPLED_LIFETIME: self.num_env_steps_sampled_lifetime,
-                                 "generator": self._generator.get_state().numpy()}
+                                 "generator": self._generator.get_state().numpy(), "generator_device": self.device.type}
         if self._check_component(COMPONENT_RL_MODULE, components, not_components):
             state[COMPONENT_RL_MODULE] = self.module.get_state(**kwargs)
             state[WEIGHTS_SEQ_NO] = self._weights_seq_no
@@ -125,7 +135,9 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
                 self._weights_seq_no = seq_no
         if NUM_ENV_STEPS_SAMPLED_LIFETIME in state:
             self.num_env_steps_sampled_lifetime = state[NUM_ENV_STEPS_SAMPLED_LIFETIME]
-        if "generator" in state:
+        # A CPU and a CUDA generator have different states: a run resumed on the other kind of machine keeps this
+        # runner's seeded stream instead (its samples then differ from the uninterrupted run's; nothing else does).
+        if "generator" in state and state.get("generator_device", "cpu") == self.device.type:
             self._generator.set_state(torch.as_tensor(state["generator"], dtype=torch.uint8))
 
     def get_ctor_args_and_kwargs(self):

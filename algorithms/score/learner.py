@@ -5,7 +5,8 @@ both laid side by side (losses.join_turns), then the variant's shaped rewards �
 leave-one-out advantages → per-turn credit → REINFORCE. The variant of each batch travels in the batch itself
 (column `variant`, the index into losses.Variant), so a learner never needs to know the schedule: the algorithm
 decides Stage I or Stage II per iteration, and a restored or restarted learner cannot be in the wrong stage.
-The `sft_correction` baseline switches the loss to losses.correction_sft_loss.
+The SFT baselines switch the loss to losses.sft_loss: `sft_correction` (STaR-style) on the policy's accepted second
+attempts, `pair_sft` on the runner's (wrong attempt → correct sibling) pairs, whose rows the batch marks (`sft_kept`).
 
 Each learner gets whole problem groups (the leave-one-out baseline needs all k samples of a problem); with
 several learners, DDP averages the gradients, which equals the gradient of the mean loss over all of them
@@ -60,9 +61,13 @@ class ScoreLearner(TorchLearner):
                                                     fwd_out["turn2_log_probs"], batch["turn2_response_mask"])
         ref_log_probs, _, _ = losses.join_turns(reference[0], batch["turn1_response_mask"],
                                                 reference[1], batch["turn2_response_mask"])
-        if variant is losses.Variant.SFT_CORRECTION:
-            loss, kept = losses.correction_sft_loss(log_probs, mask2, batch["correct_turn1"], batch["correct_turn2"],
-                                                    only_corrections=self._only_corrections)
+        if variant in losses.SFT_VARIANTS:
+            if variant is losses.Variant.PAIR_SFT:
+                kept = batch["sft_kept"].float()
+                loss = losses.sft_loss(log_probs, mask2, kept)
+            else:
+                loss, kept = losses.correction_sft_loss(log_probs, mask2, batch["correct_turn1"], batch["correct_turn2"],
+                                                        only_corrections=self._only_corrections)
             estimator = self._loss_kwargs["kl_estimator"]
             figures = {"score/loss": float(loss.detach()), "score/sft_kept_fraction": float(kept.mean()),
                        "score/kl_turn1": float(losses.sequence_kl(log_probs.detach(), ref_log_probs, mask1, estimator).mean()),

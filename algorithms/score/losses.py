@@ -47,6 +47,12 @@ class Variant(str, enum.Enum):
     # Not RL: supervised fine-tuning on the policy's own successful second attempts (STaR-style), see
     # correction_sft_loss. Listed here so one `variant` field chooses among all the baselines.
     SFT_CORRECTION = "sft_correction"
+    # Not RL: Pair-SFT (Welleck et al., the paper's §6 baseline): a wrong first attempt in the turn-2 context, a
+    # correct attempt at the same problem (a sibling sample) as the target, see correction_pairs / sft_loss.
+    PAIR_SFT = "pair_sft"
+
+
+SFT_VARIANTS = (Variant.SFT_CORRECTION, Variant.PAIR_SFT)
 
 
 class KLEstimator(str, enum.Enum):
@@ -162,8 +168,8 @@ def shaped_rewards(
         if value < 0:
             raise ValueError(f"{name}: must be ≥ 0, got {value}")
     variant = Variant(variant)
-    if variant is Variant.SFT_CORRECTION:
-        raise ValueError("variant: sft_correction has no RL rewards; its loss is correction_sft_loss")
+    if variant in SFT_VARIANTS:
+        raise ValueError(f"variant: {variant.value} has no RL rewards; its loss is an SFT loss (sft_loss)")
     if variant is Variant.STAGE1:
         return TurnRewards(torch.zeros_like(r1), r2.clone(), beta_turn1=beta2, beta_turn2=beta1)
     if variant is Variant.STAGE2:
@@ -291,11 +297,41 @@ def correction_sft_loss(
     c2 = _as_float("correct_turn2", correct_turn2).to(log_probs.device)
     if c1.shape != c2.shape or c1.shape[0] != log_probs.shape[0]:
         raise ValueError(f"correct_turn1/correct_turn2: shapes {tuple(c1.shape)}/{tuple(c2.shape)} must be [{log_probs.shape[0]}]")
+    kept = c2 * (1.0 - c1) if only_corrections else c2
+    return sft_loss(log_probs, turn2_mask, kept), kept
+
+
+def sft_loss(log_probs: torch.Tensor, turn2_mask: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """−(1/max(1, n_kept)) Σ_{kept b} Σ_{t ∈ y2} log π(y2_t | ·): the likelihood of the kept rows' turn-2 responses.
+    kept [B] (float 0/1) chooses the rows; the SFT baselines differ only in which rows and which responses."""
     if turn2_mask.shape != log_probs.shape:
         raise ValueError(f"turn2_mask: shape {tuple(turn2_mask.shape)} does not match log_probs {tuple(log_probs.shape)}")
-    kept = c2 * (1.0 - c1) if only_corrections else c2
+    kept = kept.to(device=log_probs.device, dtype=log_probs.dtype)
+    if kept.shape != (log_probs.shape[0],):
+        raise ValueError(f"kept: shape {tuple(kept.shape)} must be [{log_probs.shape[0]}]")
     per_episode = (log_probs * turn2_mask.to(log_probs.dtype)).sum(-1)
-    return -(kept * per_episode).sum() / kept.sum().clamp(min=1.0), kept
+    return -(kept * per_episode).sum() / kept.sum().clamp(min=1.0)
+
+
+def correction_pairs(correct_turn1: Sequence[bool], group_size: int) -> list[int | None]:
+    """Pair-SFT's pairs within each problem's group of k first attempts (rows [i·k, (i+1)·k) share a problem):
+    for every wrong attempt, the row of a correct sibling whose response becomes its turn-2 target (the correct
+    siblings taken in turn, so several wrong attempts spread over them); None for a correct attempt or a group
+    with no correct attempt (nothing to pair with)."""
+    if group_size < 1 or len(correct_turn1) % group_size:
+        raise ValueError(f"group_size: {len(correct_turn1)} rows do not split into groups of {group_size}")
+    targets: list[int | None] = []
+    for start in range(0, len(correct_turn1), group_size):
+        group = range(start, start + group_size)
+        right = [i for i in group if correct_turn1[i]]
+        wrong_seen = 0
+        for i in group:
+            if correct_turn1[i] or not right:
+                targets.append(None)
+            else:
+                targets.append(right[wrong_seen % len(right)])
+                wrong_seen += 1
+    return targets
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -37,3 +37,5 @@ _register("score/arithmetic-no-shaping", {"variant": "stage2", "stage1_iteration
           "Ablation: Stage I then Stage II without the progress bonus (α = 0).")
 _register("score/arithmetic-star", {"variant": "sft_correction"},
           "Baseline: SFT on the policy's own accepted second attempts each iteration (STaR-style, right→right kept too).")
+_register("score/arithmetic-pair-sft", {"variant": "pair_sft"},
+          "Baseline: Pair-SFT each iteration: a wrong first attempt in the turn-2 context, a right sibling attempt as target.")

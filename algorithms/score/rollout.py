@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from armillary.algorithms.score.losses import self_correction_metrics
+from armillary.algorithms.score.losses import correction_pairs, self_correction_metrics
 from armillary.algorithms.score.tasks import Problem, Task, correctness
 
 
@@ -70,6 +70,9 @@ def generate(
     if not prompts:
         return Generation([], [], [])
     device = next(model.parameters()).device
+    if generator is not None and not greedy and generator.device.type != device.type:
+        raise ValueError(f"generator: on {generator.device}, but the model is on {device}; make it with "
+                         f"torch.Generator(device=...) on the model's device")
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     if eos is None or pad is None:
         raise ValueError("tokenizer: needs eos_token_id and pad_token_id (load it with model.load_policy)")
@@ -156,6 +159,15 @@ class EpisodeBatch:
 
     def metrics(self) -> dict[str, float]:
         return self_correction_metrics(self.correct_turn1, self.correct_turn2, self.answers_turn1, self.answers_turn2)
+
+    def pair_sft_turn2(self, tokenizer) -> tuple[TurnTensors, torch.Tensor]:
+        """Pair-SFT's turn-2 rows: each wrong first attempt's own turn-2 context (problem, that attempt, the
+        instruction) with a correct sibling's first attempt as the response (losses.correction_pairs); rows with
+        nothing to pair keep their sampled second attempt and get kept = 0. Returns (tensors, kept [B])."""
+        targets = correction_pairs(self.correct_turn1, self.group_size)
+        responses = [self.first.token_ids[t] if t is not None else self.second.token_ids[i] for i, t in enumerate(targets)]
+        kept = torch.tensor([t is not None for t in targets], dtype=torch.float32)
+        return turn_tensors(tokenizer, self.second_prompts, responses), kept
 
 
 def run_episodes(
