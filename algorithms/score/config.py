@@ -2,7 +2,7 @@
 
 Defaults are the paper's maths settings; the code settings differ in lr (1e-5) and β2 (0.25). Baselines are
 chosen by `variant` (see losses.Variant): stage1, stage2 (SCoRe's second stage), naive_multi_turn,
-single_turn. No Ray import.
+single_turn, and the SFT baselines sft_correction (STaR-style) and pair_sft (Pair-SFT). No Ray import.
 """
 
 from __future__ import annotations
