@@ -46,6 +46,9 @@ class AlgorithmEntry:
     # to Ray, before any run folder or MLflow run): e.g. a model file must exist where the job runs, a Ray Serve
     # deployment of a reward model every trial shares must be up. Raises ValueError naming the field otherwise.
     prepare: Callable[[Any], None] | None = None
+    # Optional: result key → column title of the few figures the live progress table shows instead of the mean
+    # episode return (for algorithms whose episodes have no meaningful return, e.g. SCoRe's accuracies).
+    progress_metrics: dict[str, str] | None = None
 
 
 # Modules whose import registers algorithms (imported on first lookup).

@@ -140,7 +140,10 @@ def prepare(spec: ExperimentSpec) -> None:
 def _progress_reporter(spec: ExperimentSpec):
     from ray.tune import CLIReporter
 
-    columns = {metrics.ENV_STEPS: "env steps", metrics.EPISODE_RETURN: "return", metrics.STEPS_PER_SECOND: "steps/s"}
+    from armillary.algorithms import registry as algorithms
+
+    own = algorithms.get(spec.algorithm.name).progress_metrics or {metrics.EPISODE_RETURN: "return"}
+    columns = {metrics.ENV_STEPS: "env steps", **own, metrics.STEPS_PER_SECOND: "steps/s"}
     return CLIReporter(metric_columns=columns, parameter_columns={"seed": "seed", **{f"overrides/{p}": p.split(".")[-1]
                        for p in spec.tune.search_space}}, max_report_frequency=15, sort_by_metric=False)
 

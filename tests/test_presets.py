@@ -56,3 +56,13 @@ def test_job_presets_run_their_job_on_smoke_sizes(name, tmp_path, monkeypatch):
     if preset.name == "clip-reward/eval":  # evaluates what clip-reward/fit saved: fit first, on smoke sizes
         importlib.import_module(presets.get("clip-reward/fit").job).main(presets.get("clip-reward/fit").job_argv(smoke=True))
     assert importlib.import_module(preset.job).main(preset.job_argv(smoke=True)) == 0
+
+
+def test_progress_table_shows_the_algorithms_own_figures():
+    from armillary.platform import metrics
+    from armillary.platform.runner import _progress_reporter
+
+    ppo = _progress_reporter(load_spec("ppo/cartpole"))._metric_columns
+    assert list(ppo.values()) == ["env steps", "return", "steps/s"] and metrics.EPISODE_RETURN in ppo
+    score = _progress_reporter(load_spec("score/arithmetic"))._metric_columns
+    assert metrics.EPISODE_RETURN not in score and "score/train/acc_t2" in score and metrics.ENV_STEPS in score

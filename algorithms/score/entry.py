@@ -89,5 +89,8 @@ ENTRY = register(
                "eval_problems": 4, "eval_every": 1, "lr": 1e-3},
         final_artifacts=final_artifacts,
         prepare=prepare,
+        # An episode's "return" is meaningless here; the sampled batch's accuracies are in every result (the greedy
+        # figures only every eval_every iterations).
+        progress_metrics={"score/train/acc_t1": "acc@t1 (sampled)", "score/train/acc_t2": "acc@t2 (sampled)"},
     )
 )
