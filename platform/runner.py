@@ -198,7 +198,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
             ),
         )
     results = tuner.fit()
-    drop_replayed_results(tune_dir)
+    reconcile_results(tune_dir)
     errors = results.num_errors
     ok = errors == 0
     if ok:
@@ -214,35 +214,44 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
                       num_errors=errors, parent_run_id=parent_run_id, tracking_uri=uri)
 
 
-def drop_replayed_results(tune_dir: Path) -> None:
-    """Keep each training iteration once in Tune's result files, as in MLflow.
+def reconcile_results(tune_dir: Path) -> None:
+    """Keep each training iteration exactly once in Tune's result files, as in MLflow.
 
-    A trial restored from a checkpoint (after a crash of its worker or of the driver) re-runs the
-    iterations after that checkpoint, and Tune appends their results again. MLflow cannot delete a
-    metric point, so the first-logged value stays there; Tune's files keep the same first value.
+    Replayed: a trial restored from a checkpoint (after a crash of its worker or of the driver) re-runs the
+    iterations after that checkpoint, and Tune appends their results again. MLflow cannot delete a metric point,
+    so the first-logged value stays there; Tune's files keep the same first value.
+    Missing: a driver killed while Tune was copying result.json from its staging folder to the run folder restores
+    an older copy next to a newer checkpoint, and the trial resumes after iterations the copy lacks. Those rows
+    are taken from the newest checkpoint's own record (trainable.RESULTS_FILE) and appended in order, marked
+    `armillary/recovered` = 1 (they carry the trial's figures, not Tune's bookkeeping keys).
     """
     import csv
+
+    from armillary.platform.trainable import ITERATION, read_results
 
     for trial_dir in tune_dir.glob("*/"):
         result_file = trial_dir / "result.json"
         if result_file.is_file():
-            seen, kept = set(), []
+            rows: dict[int, str] = {}
             for line in result_file.read_text().splitlines():
-                if not line.strip():
-                    continue
-                iteration = json.loads(line).get("training_iteration")
-                if iteration not in seen:
-                    seen.add(iteration)
-                    kept.append(line)
-            result_file.write_text("".join(f"{line}\n" for line in kept))
+                try:
+                    rows.setdefault(int(json.loads(line)[ITERATION]), line)
+                except (ValueError, KeyError, TypeError):
+                    continue  # blank, or half a line from an interrupted copy: the checkpoint's record has the row
+            checkpoints = sorted(trial_dir.glob("checkpoint_*/"))
+            for row in read_results(checkpoints[-1]) if checkpoints else []:
+                iteration = int(row[ITERATION])
+                if iteration not in rows:
+                    rows[iteration] = json.dumps({**row, "armillary/recovered": 1})
+            result_file.write_text("".join(f"{rows[i]}\n" for i in sorted(rows)))
         progress = trial_dir / "progress.csv"
         if progress.is_file():
             with progress.open(newline="") as handle:
-                rows = list(csv.reader(handle))
-            if rows and "training_iteration" in rows[0]:
-                column = rows[0].index("training_iteration")
-                seen, kept = set(), [rows[0]]
-                for row in rows[1:]:
+                table = list(csv.reader(handle))
+            if table and ITERATION in table[0]:
+                column = table[0].index(ITERATION)
+                seen, kept = set(), [table[0]]
+                for row in table[1:]:
                     if len(row) > column and row[column] not in seen:
                         seen.add(row[column])
                         kept.append(row)

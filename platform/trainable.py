@@ -18,6 +18,8 @@ from typing import Any, Mapping
 from armillary.platform import metrics
 from armillary.platform.spec import ExperimentSpec, set_dotted, validate
 
+ITERATION = "training_iteration"
+
 
 def trial_spec(spec_dict: Mapping[str, Any], trial_config: Mapping[str, Any]) -> ExperimentSpec:
     """The complete spec of one trial: the experiment's spec with its seed and sampled overrides."""
@@ -60,6 +62,24 @@ def export_policy(algo, spec: ExperimentSpec, folder: Path) -> None:
     (folder / "policy.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
+# Every iteration's summary up to a checkpoint, written into that checkpoint. Tune keeps each trial's result.json
+# in a staging folder and copies it to the run folder in the background; a driver killed while that copy is behind
+# (or half-written) restores an older result.json next to a newer checkpoint, and the iterations in between would
+# be missing for good (the trial resumes after them). The runner fills them in from here (runner.reconcile_results).
+RESULTS_FILE = "armillary_results.jsonl"
+
+
+def write_results(folder: Path, rows: list[dict[str, Any]]) -> None:
+    (folder / RESULTS_FILE).write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def read_results(folder: Path) -> list[dict[str, Any]]:
+    path = folder / RESULTS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def train_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
@@ -71,13 +91,15 @@ def train_trial(config: dict[str, Any]) -> None:
     from armillary.platform.rllib_config import build_algorithm_config
 
     algo = build_algorithm_config(spec, spec.seeds[0]).build_algo()
+    context = tune.get_context()
+    trial_id = context.get_trial_id() or "local"
     checkpoint = tune.get_checkpoint()
+    history: list[dict[str, Any]] = []  # this trial's summaries so far, carried by every checkpoint
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             algo.restore_from_path(folder)
-
-    context = tune.get_context()
-    trial_id = context.get_trial_id() or "local"
+            # Only this trial's own rows: after a PBT exploit the checkpoint (and its record) is another trial's.
+            history = [row for row in read_results(Path(folder)) if row.get("trial_id") == trial_id]
     gauges = metrics.RayMetrics({"experiment": spec.name, "trial": trial_id, "algorithm": spec.algorithm.name,
                                  "env": spec.env.name})
     previous_steps = None
@@ -88,9 +110,11 @@ def train_trial(config: dict[str, Any]) -> None:
         previous_steps = summary[metrics.ENV_STEPS]
         gauges.publish(summary, spec.algorithm.name, algo.iteration)
         done = _stop_reached(spec, summary, algo.iteration, time.monotonic() - started)
+        history.append({**summary, ITERATION: algo.iteration, "trial_id": trial_id})
         if done or algo.iteration % spec.checkpoint.every_iterations == 0:
             with tempfile.TemporaryDirectory() as folder:
                 algo.save_to_path(folder)
+                write_results(Path(folder), history)
                 tune.report(summary, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
             tune.report(summary)
