@@ -27,8 +27,8 @@ ARMILLARY = [sys.executable, "-m", "armillary.platform.cli"]
 SMALL = {
     "preset": "ppo/cartpole",
     "name": "test/reliability",
-    # Iterations of ~0.3-0.5 s: the kill tests must land between checkpoints, and the lean PPO path does a
-    # 400-step iteration in ~0.05 s — a kill then lands inside a checkpoint write (see the closing note of #3).
+    # Iterations of ~0.3-0.5 s, so the kills land mid-run: the lean PPO path does a 400-step iteration in ~0.05 s
+    # and would finish 8 iterations before Tune's saved state first lists a checkpoint.
     "algorithm": {"config": {"train_batch_size": 4000, "minibatch_size": 500, "num_epochs": 2}},
     "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 2},
     "seeds": [0, 1],
