@@ -20,7 +20,9 @@ Reported per variant (mean ± 95% t-interval over seeds):
     constraints met   fraction of policies i ≥ 1 with v̄_i / v̄_0 ≥ α − tolerance (--tolerance, default 0.05)
     σ(λ) inside       fraction of policies i ≥ 1 with 0.02 < σ(λ_i) < 0.98 at the end
     std σ(λ) last 25% std of σ(λ_i) over the last quarter of the iterations, mean over i ≥ 1 (0: settled)
-    min ‖ψ_i − ψ_j‖   the smallest pairwise successor-feature distance (the learner's moving averages)
+    min ‖ψ_i − ψ_j‖   the smallest pairwise successor-feature distance (the learner's ψ: moving averages, or the
+                      successor-feature head's estimate with successor_features=network)
+    greedy min ‖ψ‖    the same from the mean φ(s') of each policy's greedy rollouts (one yardstick for both estimators)
     distinct goals    how many different corners the N greedy policies go to (1 = collapsed to one route)
     v̄ mean / v̄_0      average extrinsic reward per step over the policies, and policy 0's
 """
@@ -82,6 +84,7 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
     num_policies = spec.algorithm.config.num_policies if variant != "ppo" else 0
     started, sampled, iterations = time.time(), 0, 0
     weight_trace, ratio_trace = [], []  # per iteration: σ(λ_i) and v̄_i/v̄_0 for i ≥ 1 (the settling figures)
+    gap_trace = []  # successor_features="network": ‖ψ_i(head) − batch mean of φ‖ per iteration
     while sampled < steps:
         result = algo.train()
         sampled = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
@@ -90,6 +93,8 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
         if "lagrange" in figures:
             weight_trace.append([round(float(figures["lagrange"][str(i)]), 4) for i in range(1, num_policies)])
             ratio_trace.append([round(float(figures["value_ratio"][str(i)]), 4) for i in range(1, num_policies)])
+        if "sf_network_gap" in figures:
+            gap_trace.append(round(float(figures["sf_network_gap"]), 4))
     wall = time.time() - started
     line = {"variant": variant, "alpha": alpha, "seed": seed, "env_steps": sampled, "iterations": iterations,
             "wall_s": round(wall, 1), "steps_per_s": round(sampled / wall, 1),
@@ -100,8 +105,12 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
         hp = spec.algorithm.config
         sigma = losses.mixing_weights(lagrange, hp.mixing, hp.extrinsic_weight, hp.diversity_weight)[1:, 0]
         rollouts = rollout_policies(algo.config.learner_config_dict["domino"]["env_config"], greedy_actor(algo.get_module()), 4, seed=seed)
+        greedy_psi = torch.tensor([r.summary()["sf_estimate"] for r in rollouts])
         line.update({
-            "optimality_ratio": hp.optimality_ratio,
+            "optimality_ratio": hp.optimality_ratio, "successor_features": hp.successor_features,
+            # The same yardstick for either ψ estimator: mean φ(s') of each policy's greedy rollouts.
+            "greedy_min_pairwise_sf_distance": float(losses.min_pairwise_distance(greedy_psi)),
+            "sf_network_gap_trace": gap_trace,
             "value": value.tolist(), "value_ratio": (value[1:] / value[0]).tolist(), "extrinsic_weight": sigma.tolist(),
             "min_pairwise_sf_distance": float(losses.min_pairwise_distance(psi)),
             "nearest_sf_distance": losses.nearest_neighbours(psi)[1].tolist(),
@@ -139,14 +148,14 @@ def mean_ci(values: list[float]) -> str:
 
 
 def table(lines: list[dict], tolerance: float) -> str:
-    rows = ["| variant | α | seeds | constraints met | σ(λ) inside (0,1) | std σ(λ) last 25% | min ‖ψ_i − ψ_j‖ | distinct goals | v̄ mean | v̄_0 | steps/s | wall s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| variant | α | seeds | constraints met | σ(λ) inside (0,1) | std σ(λ) last 25% | min ‖ψ_i − ψ_j‖ | greedy min ‖ψ_i − ψ_j‖ | distinct goals | v̄ mean | v̄_0 | steps/s | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for line in lines:
         groups.setdefault((line["variant"], line.get("optimality_ratio")), []).append(line)
     for (variant, alpha), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
         if variant == "ppo":
-            rows.append(f"| ppo | – | {len(group)} | – | – | – | – | – | – | – | {mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |")
+            rows.append(f"| ppo | – | {len(group)} | – | – | – | – | – | – | – | – | {mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |")
             continue
         met = [sum(r >= alpha - tolerance for r in g["value_ratio"]) / len(g["value_ratio"]) for g in group]
         inside = [sum(0.02 < w < 0.98 for w in g["extrinsic_weight"]) / len(g["extrinsic_weight"]) for g in group]
@@ -155,7 +164,9 @@ def table(lines: list[dict], tolerance: float) -> str:
         std_text = mean_ci(stds) if variant == "domino" and stds else "–"
         rows.append(
             f"| {variant} | {alpha} | {len(group)} | {mean_ci(met)} | {inside_text} | {std_text} | "
-            f"{mean_ci([g['min_pairwise_sf_distance'] for g in group])} | {mean_ci([len({x for x in g['main_goals'] if x >= 0}) for g in group])} | "
+            f"{mean_ci([g['min_pairwise_sf_distance'] for g in group])} | "
+            f"{mean_ci(greedy) if (greedy := [g['greedy_min_pairwise_sf_distance'] for g in group if 'greedy_min_pairwise_sf_distance' in g]) else '–'} | "
+            f"{mean_ci([len({x for x in g['main_goals'] if x >= 0}) for g in group])} | "
             f"{mean_ci([sum(g['value']) / len(g['value']) for g in group])} | {mean_ci([g['value'][0] for g in group])} | "
             f"{mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |"
         )

@@ -39,11 +39,13 @@ def trainable_names(algo) -> dict[str, set[str]]:
     return next(iter(results)).get()
 
 
-def test_build_train_checkpoint_restore_continue(local_ray, tmp_path):
+@pytest.mark.parametrize("successor_features", ["moving_average", "network"])
+def test_build_train_checkpoint_restore_continue(successor_features, local_ray, tmp_path):
     from ray.rllib.algorithms.algorithm import Algorithm
 
-    spec = load_spec("domino/grid", SMALL, smoke=True)
+    spec = load_spec("domino/grid", SMALL + [f"algorithm.config.successor_features={successor_features}"], smoke=True)
     num_policies = spec.algorithm.config.num_policies
+    network = successor_features == "network"
     algo = build_algorithm_config(spec, seed=0).build_algo()
     try:
         before = learner_weights(algo)
@@ -52,7 +54,11 @@ def test_build_train_checkpoint_restore_continue(local_ray, tmp_path):
             result = algo.train()
         after = learner_weights(algo)
         trainable = trainable_names(algo)
-        assert trainable["default_policy"] and not trainable[DOMINO_MODULE_ID]  # the state is buffers only
+        assert trainable["default_policy"]
+        if network:  # the successor-feature head is the state module's only trained part
+            assert trainable[DOMINO_MODULE_ID] and all(n.startswith("state.sf_network.") for n in trainable[DOMINO_MODULE_ID])
+        else:
+            assert not trainable[DOMINO_MODULE_ID]  # the state is buffers only
         unchanged = [f"{mid}/{n}" for mid, names in trainable.items() for n in names if np.array_equal(before[mid][n], after[mid][n])]
         assert not unchanged, f"parameters that did not train: {unchanged}"
 
@@ -70,6 +76,11 @@ def test_build_train_checkpoint_restore_continue(local_ray, tmp_path):
         for i in range(num_policies):
             assert figures[f"domino/nearest_sf_distance/{i}"] >= figures["domino/min_pairwise_sf_distance"] >= 0
         assert np.isfinite(figures["domino/diversity_reward_mean"])
+        if network:
+            assert figures["domino/sf_td_loss"] >= 0 and np.isfinite(figures["domino/sf_network_gap"])
+            assert np.abs(state["psi"]).max() > 0, "ψ should come from the trained head, which starts at 0"
+        else:
+            assert "domino/sf_td_loss" not in figures
         # Separate value heads for r_e and r_d.
         policy_figures = result["learners"]["default_policy"]
         assert np.isfinite(policy_figures["vf_loss_extrinsic"]) and np.isfinite(policy_figures["vf_loss_diversity"])
@@ -86,6 +97,11 @@ def test_build_train_checkpoint_restore_continue(local_ray, tmp_path):
             loaded = domino_state(restored)
             for name in STATE:
                 np.testing.assert_array_equal(state[name], loaded[name], err_msg=name)
+            head = {n: v for n, v in learner_weights(algo)[DOMINO_MODULE_ID].items() if n.startswith("state.sf_network.")}
+            restored_head = {n: v for n, v in learner_weights(restored)[DOMINO_MODULE_ID].items() if n.startswith("state.sf_network.")}
+            assert bool(head) == network and head.keys() == restored_head.keys()
+            for name in head:
+                np.testing.assert_array_equal(head[name], restored_head[name], err_msg=name)
             assert restored.iteration == algo.iteration == 2
             continued = restored.train()
             assert continued["training_iteration"] == 3
@@ -93,6 +109,9 @@ def test_build_train_checkpoint_restore_continue(local_ray, tmp_path):
             assert after_restore["adam_step"] == 3
             assert not np.array_equal(after_restore["lagrange"], loaded["lagrange"]), "λ did not move after restore"
             assert not np.array_equal(after_restore["psi"], loaded["psi"]), "ψ did not move after restore"
+            if network:
+                continued_head = learner_weights(restored)[DOMINO_MODULE_ID]
+                assert any(not np.array_equal(continued_head[n], head[n]) for n in head), "the head did not train after restore"
         finally:
             restored.stop()
     finally:
@@ -111,13 +130,48 @@ def test_baselines_keep_fixed_weights(preset, extrinsic_weight, local_ray):
         algo.stop()
 
 
-def test_cluster_scale_walker_preset_builds_and_runs_here(local_ray):
-    spec = load_spec("domino/walker", ["algorithm.config.train_batch_size=128", "algorithm.config.minibatch_size=64"], smoke=True)
+@pytest.mark.parametrize("successor_features", ["moving_average", "network"])
+def test_cluster_scale_walker_preset_builds_and_runs_here(successor_features, local_ray):
+    overrides = ["algorithm.config.train_batch_size=128", "algorithm.config.minibatch_size=64",
+                 f"algorithm.config.successor_features={successor_features}"]
+    spec = load_spec("domino/walker", overrides, smoke=True)
+    assert spec.algorithm.config.multiplier_optimizer == "pi"
     algo = build_algorithm_config(spec, seed=0).build_algo()
     try:
         for _ in range(2):
             result = summarize(algo.train())
         assert np.isfinite(result["domino/min_pairwise_sf_distance"])
         assert domino_state(algo)["psi"].shape == (spec.algorithm.config.num_policies, 24)  # walker's proprioceptive state
+        assert ("domino/sf_td_loss" in result) == (successor_features == "network")
     finally:
         algo.stop()
+
+
+def test_walker_final_artifacts_write_one_clip_per_policy(local_ray, tmp_path, monkeypatch):
+    """The walker's final artifacts: one GIF per policy (rendered headless with MUJOCO_GL=egl), at tiny sizes."""
+    import json
+
+    from PIL import Image
+
+    from armillary.algorithms import registry
+    from armillary.algorithms.domino import entry
+
+    monkeypatch.setattr(entry, "SUMMARY_EPISODES", 1)
+    monkeypatch.setattr(entry, "CLIP_STEPS", 6)
+    monkeypatch.setattr(entry, "CLIP_EVERY", 3)
+    overrides = ["algorithm.config.train_batch_size=128", "algorithm.config.minibatch_size=64", "algorithm.config.num_policies=3",
+                 "env.config.render_size=32"]
+    spec = load_spec("domino/walker", overrides, smoke=True)
+    algo = build_algorithm_config(spec, seed=0).build_algo()
+    try:
+        algo.train()
+        registry.get("domino").final_artifacts(algo, tmp_path / "artifacts")
+    finally:
+        algo.stop()
+    clips = sorted((tmp_path / "artifacts").glob("policy_*.gif"))
+    assert [c.name for c in clips] == ["policy_00.gif", "policy_01.gif", "policy_02.gif"]
+    for clip in clips:
+        with Image.open(clip) as gif:
+            assert gif.size == (32, 32) and gif.n_frames >= 2  # reset, steps 3 and 6 (identical frames merge)
+    assert len(json.loads((tmp_path / "artifacts" / "domino_policies.json").read_text())) == 3
+    assert not (tmp_path / "artifacts" / "occupancy_per_policy.png").exists()

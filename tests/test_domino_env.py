@@ -106,3 +106,40 @@ def test_wrapper_features_from_the_observation_and_bad_keys():
     assert env.layout.size == 2 + 2 and env.layout.feature_dim == 2
     with pytest.raises(ValueError, match="no such info key"):
         DominoEnv({"env": "multi-goal-room", "options": {}, "num_policies": 2, "features": "nope"})
+
+
+def test_rollouts_keep_clip_frames_of_the_first_episode_from_an_injected_renderer():
+    from armillary.algorithms.domino.evaluation import records_clips, rollout_policies
+
+    config = {"env": "multi-goal-room", "options": {"max_episode_steps": 9}, "num_policies": 2, "features": "features"}
+    actions_taken = [0]
+
+    def act(obs):
+        actions_taken[0] += 1
+        return torch.tensor([RIGHT])
+
+    def render(env):  # a frame that says how many steps had been taken when it was drawn
+        return np.full((4, 4, 3), actions_taken[0], dtype=np.uint8)
+
+    rollouts = rollout_policies(config, act, episodes_per_policy=2, clip_steps=5, clip_every=2, render=render)
+    # per policy: the reset frame, then after steps 2 and 4 of its first episode only (2 episodes of 9 steps each)
+    assert [[int(f[0, 0, 0]) for f in r.frames] for r in rollouts] == [[0, 2, 4], [18, 20, 22]]
+    assert rollout_policies(config, lambda obs: torch.tensor([RIGHT]), 1)[0].frames == []
+    assert not records_clips(config)  # a gridworld gets the occupancy picture instead
+
+
+def test_walker_clip_frames_render_headless():
+    """DM Control renders through MuJoCo with MUJOCO_GL=egl (software, no GPU) here; the clips of the final
+    artifacts come from these frames."""
+    from armillary.algorithms.domino.evaluation import records_clips, rollout_policies
+
+    config = {"env": "dmc-walker-walk", "options": {"render_size": 24}, "num_policies": 2, "features": "observation"}
+    assert records_clips(config)
+    env = DominoEnv(config)
+    action = torch.as_tensor(env.action_space.high)[None]
+    env.close()
+    rollouts = rollout_policies(config, lambda obs: action, episodes_per_policy=1, clip_steps=20, clip_every=10)
+    for r in rollouts:
+        assert len(r.frames) == 3 and all(f.shape == (24, 24, 3) and f.dtype == np.uint8 for f in r.frames)
+        assert not np.array_equal(r.frames[0], r.frames[-1]), "the walker should move between the first and last frame"
+        assert len(r.returns) == 1 and r.lengths == [1000]

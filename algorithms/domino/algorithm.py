@@ -11,7 +11,8 @@ from armillary.algorithms.domino.module import DOMINO_MODULE_ID
 
 NAMESPACE = "domino"
 PER_POLICY = ("lagrange", "value_ratio", "constraint_margin", "nearest_sf_distance", "value")
-SET_FIGURES = ("min_pairwise_sf_distance", "constraints_met", "diversity_reward_mean", "mixed_reward_mean", "extrinsic_reward_mean")
+SET_FIGURES = ("min_pairwise_sf_distance", "constraints_met", "diversity_reward_mean", "mixed_reward_mean", "extrinsic_reward_mean",
+               "sf_td_loss", "sf_network_gap")  # the last two with successor_features="network" only
 
 
 class DominoPPOConfig(PPOConfig):

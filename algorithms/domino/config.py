@@ -33,7 +33,22 @@ class DominoHyperparameters(PPOHyperparameters):
         1.0, gt=0, description="A constant factor on r_d (not in the paper, which is 1): brings r_d to the scale of r_e "
         "when φ is small, so PPO's shared advantage normalisation does not drown it.",
     )
-    sf_decay: float = Field(0.99, ge=0, lt=1, description="Decay of the moving average ψ_i of φ over policy i's data (paper ≈ 0.99).")
+    successor_features: Literal["moving_average", "network"] = Field(
+        "moving_average", description="How ψ_i is estimated: 'moving_average' of φ over policy i's on-policy rows "
+        "(decay sf_decay), or 'network': a successor-feature head ψ̃_θ(s, i) trained by TD on φ "
+        "(ψ̃(s) ← (1 − γ_ψ) φ(s') + γ_ψ ψ̃(s')), ψ_i = its mean over policy i's rows of each batch (the paper's SF option).",
+    )
+    sf_decay: float = Field(0.99, ge=0, lt=1, description="Decay of the moving average ψ_i of φ over policy i's data (paper ≈ 0.99). "
+                            "Unused by successor_features='network'.")
+    sf_discount: float = Field(
+        0.9, ge=0, lt=1, description="γ_ψ: discount of the successor-feature head's TD target (successor_features='network'). "
+        "Averaged over on-policy states, (1 − γ_ψ) ψ_γ equals the average-reward ψ for any γ_ψ; a smaller γ_ψ "
+        "propagates faster and is less noisy (README).",
+    )
+    sf_lr: float = Field(1e-3, gt=0, description="Adam learning rate of the successor-feature head (successor_features='network').")
+    sf_hidden_sizes: list[int] = Field(
+        [64, 64], min_length=1, description="Hidden layers (tanh) of the successor-feature head (successor_features='network')."
+    )
     # --- constraint v_i ≥ α v_0 -----------------------------------------------------------------------------
     optimality_ratio: float = Field(0.9, gt=0, le=1, description="α: each policy i ≥ 1 must keep v_i ≥ α v_0 (paper: 0.9).")
     value_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the moving average v̄_i of r_e per step (paper ≈ 0.9).")
@@ -63,6 +78,12 @@ class DominoHyperparameters(PPOHyperparameters):
     )
     extrinsic_weight: float = Field(0.5, ge=0, description="c_e: weight of r_e for i ≥ 1 when mixing='fixed'.")
     diversity_weight: float = Field(0.5, ge=0, description="c_d: weight of r_d for i ≥ 1 when mixing='fixed'.")
+
+    @model_validator(mode="after")
+    def _positive_hidden_sizes(self):
+        if any(size <= 0 for size in self.sf_hidden_sizes):
+            raise ValueError(f"sf_hidden_sizes must be positive, got {self.sf_hidden_sizes}")
+        return self
 
     @model_validator(mode="after")
     def _fixed_mix_needs_a_weight(self):

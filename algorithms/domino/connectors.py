@@ -4,7 +4,10 @@ Placed right after NumpyToTensor (PPO appends GAE after it). For each row it rea
 φ(s_{t+1}) (the observation after the row's step: RLlib appends one bootstrap row to every episode chunk, so
 the next row always holds it, and the bootstrap rows carry LOSS_MASK False). It then
 
-1. folds the batch into the moving averages ψ_i (of φ) and v̄_i (of r_e per step), real rows only;
+1. folds the batch into the moving averages ψ_i (of φ) and v̄_i (of r_e per step), real rows only; with
+   successor_features="network" ψ_i is instead the mean of the successor-feature head ψ̃_θ(s_t, i) over policy
+   i's real rows, and the rows (s_t, s_{t+1}, φ(s_{t+1}), terminal) go to the state module's batch for its TD
+   loss (the learner trains the head in the same minibatch loop as the policy);
 2. computes r_d = c(d_i) φ(s_{t+1})·(ψ_i − ψ_j*) / dim φ with the updated ψ, into BONUS_REWARDS (the second
    value head's stream), leaving r_e in REWARDS (the first head's);
 3. writes each row's stream weights (σ(λ_i), 1 − σ(λ_i)) — (1, 0) for policy 0 — into STREAM_WEIGHTS, which
@@ -21,7 +24,8 @@ from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 
-from armillary.algorithms.domino.module import DOMINO_MODULE_ID
+from armillary.algorithms.domino import losses
+from armillary.algorithms.domino.module import DOMINO_MODULE_ID, SF_MASK, SF_NEXT_OBS, SF_NEXT_PHI, SF_OBS, SF_TERMINATED
 from armillary.algorithms.skills.connectors import BONUS_REWARDS, STREAM_WEIGHTS
 
 
@@ -37,8 +41,17 @@ class DominoRewardConnector(ConnectorV2):
         phi_next, _ = domino.layout.split(obs.roll(-1, dims=0))
         extrinsic = policy[Columns.REWARDS]
 
-        domino.state.observe(phi_next[real], extrinsic[real], index[real])
-        out = domino.state.rewards(phi_next, extrinsic, index)
+        state = domino.state
+        successor_features = None
+        if state.sf_network is not None:
+            with torch.no_grad():
+                successor_features = state.sf_network(obs[real].to(state.psi.dtype))
+            batch[DOMINO_MODULE_ID] = {
+                SF_OBS: obs, SF_NEXT_OBS: obs.roll(-1, dims=0), SF_NEXT_PHI: phi_next,
+                SF_TERMINATED: policy[Columns.TERMINATEDS].float(), SF_MASK: real.float(),
+            }
+        state.observe(phi_next[real], extrinsic[real], index[real], successor_features)
+        out = state.rewards(phi_next, extrinsic, index)
         dtype = extrinsic.dtype
         policy[BONUS_REWARDS] = torch.where(real, out["diversity"].to(dtype), torch.zeros_like(extrinsic))
         policy[STREAM_WEIGHTS] = out["weights"].to(dtype)
@@ -49,6 +62,12 @@ class DominoRewardConnector(ConnectorV2):
                 "mixed_reward_mean": out["mixed"][real].mean(),
                 "extrinsic_reward_mean": extrinsic[real].mean(),
             }
+            if successor_features is not None:
+                # How far the head's ψ_i is from this batch's plain mean of φ(s') per policy (the moving
+                # average's input): mean over the policies present. Near 0 once the head has caught up.
+                phi_means, counts = losses.per_policy_means(phi_next[real].to(state.psi.dtype), index[real], state.settings.num_policies)
+                present = counts > 0
+                figures["sf_network_gap"] = (state.psi[present] - phi_means[present]).norm(dim=-1).mean()
             for name, value in figures.items():
                 metrics.log_value((DOMINO_MODULE_ID, name), float(value), window=1)
         return batch

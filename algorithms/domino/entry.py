@@ -25,6 +25,7 @@ def settings_from(hp: DominoHyperparameters, feature_dim: int) -> dict:
         "value_decay": hp.value_decay, "multiplier_lr": hp.multiplier_lr, "multiplier_optimizer": hp.multiplier_optimizer,
         "multiplier_proportional": hp.multiplier_proportional, "multiplier_bound": hp.multiplier_bound, "initial_lagrange": hp.initial_lagrange,
         "mixing": hp.mixing, "extrinsic_weight": hp.extrinsic_weight, "diversity_weight": hp.diversity_weight,
+        "successor_features": hp.successor_features, "sf_discount": hp.sf_discount, "sf_hidden_sizes": list(hp.sf_hidden_sizes),
     }
 
 
@@ -49,7 +50,8 @@ def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
     probe.close()
     settings = settings_from(hp, layout.feature_dim)
     config.environment(env=DominoEnv, env_config=env_config)
-    config.learners(learner_config_dict={"domino": {"settings": settings, "layout": layout.to_dict(), "env_config": env_config}})
+    config.learners(learner_config_dict={"domino": {"settings": settings, "layout": layout.to_dict(), "env_config": env_config,
+                                                    "sf_lr": hp.sf_lr}})
     config.rl_module(
         rl_module_spec=MultiRLModuleSpec(
             rl_module_specs={
@@ -67,23 +69,41 @@ def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
     return config
 
 
+# Final artifacts: greedy episodes per policy for the JSON figures; for rendered envs (walker) one GIF per policy
+# from the first of them: CLIP_STEPS agent steps, every CLIP_EVERY-th frame (walker: 200 steps = 5 s at 40 Hz,
+# 100 frames of 128 px, ~17 ms per software-rendered frame here, so ~20 s for N = 10).
+SUMMARY_EPISODES = 4
+CLIP_STEPS = 200
+CLIP_EVERY = 2
+
+
 def final_artifacts(algo, folder) -> None:
-    """Per-policy occupancy side by side (gridworlds) and each policy's greedy-rollout figures (JSON)."""
+    """Per-policy occupancy side by side (gridworlds), one clip per policy (rendered envs: `policy_<i>.gif`) and
+    each policy's greedy-rollout figures (JSON)."""
     import json
     from pathlib import Path
 
     from PIL import Image
 
-    from armillary.algorithms.domino.evaluation import greedy_actor, occupancy_side_by_side, rollout_policies
+    from armillary.algorithms.domino.env import DominoEnv
+    from armillary.algorithms.domino.evaluation import greedy_actor, occupancy_side_by_side, records_clips, rollout_policies
+    from armillary.envs.render import write_clip
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     env_config = algo.config.learner_config_dict["domino"]["env_config"]
-    rollouts = rollout_policies(env_config, greedy_actor(algo.get_module()), episodes_per_policy=4)
+    clip_steps = CLIP_STEPS if records_clips(env_config) else 0
+    rollouts = rollout_policies(env_config, greedy_actor(algo.get_module()), SUMMARY_EPISODES, clip_steps=clip_steps, clip_every=CLIP_EVERY)
     (folder / "domino_policies.json").write_text(json.dumps([r.summary() for r in rollouts], indent=2))
     picture = occupancy_side_by_side(env_config, rollouts)
     if picture is not None:
         Image.fromarray(picture).save(folder / "occupancy_per_policy.png")
+    if clip_steps:
+        probe = DominoEnv(env_config)
+        fps = probe.metadata.get("render_fps", 30) / CLIP_EVERY
+        probe.close()
+        for policy, r in enumerate(rollouts):
+            write_clip(r.frames, folder / f"policy_{policy:02d}.gif", fps=fps)
 
 
 ENTRY = register(

@@ -1,5 +1,6 @@
-"""Roll out each policy of the set (no Ray): returns, goals reached and visited cells per policy, and the
-per-policy occupancy picture for gridworlds. Used by the final artifacts and benchmarks/domino_grid.py."""
+"""Roll out each policy of the set (no Ray): returns, goals reached and visited cells per policy, the per-policy
+occupancy picture for gridworlds and, for rendered envs (DM Control walker), one short clip per policy. Used by
+the final artifacts and benchmarks/domino_grid.py."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class PolicyRollouts:
     goals: Counter = field(default_factory=Counter)  # goal index → times reached (grid envs with info["goal"])
     positions: list[tuple[int, int]] = field(default_factory=list)  # info["pos"] of every step (grid envs)
     features: list[np.ndarray] = field(default_factory=list)  # φ(s_{t+1}) of every step
+    frames: list[np.ndarray] = field(default_factory=list)  # RGB frames of the first episode (clip_steps > 0)
 
     def summary(self) -> dict:
         out = {"return_mean": float(np.mean(self.returns)), "length_mean": float(np.mean(self.lengths)),
@@ -30,19 +32,31 @@ class PolicyRollouts:
         return out
 
 
-def rollout_policies(env_config: dict, act: Callable[[torch.Tensor], torch.Tensor], episodes_per_policy: int, seed: int = 0) -> list[PolicyRollouts]:
-    """`act` maps a batch of observations [1, D] to actions [1] (e.g. the greedy action of the policy)."""
+def rollout_policies(
+    env_config: dict, act: Callable[[torch.Tensor], torch.Tensor], episodes_per_policy: int, seed: int = 0,
+    clip_steps: int = 0, clip_every: int = 1, render: Callable[[DominoEnv], np.ndarray] | None = None,
+) -> list[PolicyRollouts]:
+    """`act` maps a batch of observations [1, D] to actions [1] (e.g. the greedy action of the policy).
+
+    clip_steps > 0: keep the frames of each policy's first episode, the reset frame and then every clip_every-th
+    of its first clip_steps steps, from `render(env)` (default: env.render(), which needs an rgb_array env)."""
     env = DominoEnv(env_config)
+    render = render or (lambda e: e.render())
     results = []
     for policy in range(env.num_policies):
         rollouts = PolicyRollouts()
         for episode in range(episodes_per_policy):
             obs, _ = env.reset(seed=seed + 1000 * policy + episode, options={"policy": policy})
+            recording = episode == 0 and clip_steps > 0
+            if recording:
+                rollouts.frames.append(np.asarray(render(env)))
             total, steps, done = 0.0, 0, False
             while not done:
                 action = act(torch.as_tensor(obs)[None])[0]
                 obs, reward, terminated, truncated, info = env.step(action.numpy() if action.dim() else int(action))
                 total, steps, done = total + reward, steps + 1, terminated or truncated
+                if recording and steps <= clip_steps and steps % clip_every == 0:
+                    rollouts.frames.append(np.asarray(render(env)))
                 phi, _ = env.layout.split(torch.as_tensor(obs))
                 rollouts.features.append(phi.numpy())
                 if "pos" in info:
@@ -54,6 +68,16 @@ def rollout_policies(env_config: dict, act: Callable[[torch.Tensor], torch.Tenso
         results.append(rollouts)
     env.close()
     return results
+
+
+def records_clips(env_config: dict) -> bool:
+    """Whether the env gets one clip per policy: it renders RGB frames and is not a gridworld (gridworlds get the
+    occupancy picture instead)."""
+    env = DominoEnv(env_config)
+    try:
+        return getattr(env.inner.unwrapped, "grid", None) is None and env.render_mode == "rgb_array"
+    finally:
+        env.close()
 
 
 def occupancy_side_by_side(env_config: dict, rollouts: list[PolicyRollouts]) -> np.ndarray | None:

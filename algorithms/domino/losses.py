@@ -14,6 +14,13 @@ import enum
 import torch
 
 
+class SuccessorFeatureEstimator(str, enum.Enum):
+    """How ψ_i is estimated (config field `successor_features`)."""
+
+    MOVING_AVERAGE = "moving_average"  # ψ_i ← β ψ_i + (1 − β) mean of φ(s') over policy i's rows
+    NETWORK = "network"  # ψ_i = mean over policy i's rows of ψ_θ(s, i), a head trained by TD on φ
+
+
 class DiversityKind(str, enum.Enum):
     """How the diversity reward's coefficient c(d) depends on the distance d = ‖ψ_i − ψ_j*‖ / ℓ0."""
 
@@ -90,6 +97,35 @@ def moving_average(average: torch.Tensor, sample: torch.Tensor, decay: float, pr
     shape = (-1,) + (1,) * (average.dim() - 1)
     updated = torch.where(initialised.reshape(shape), decay * average + (1.0 - decay) * sample, sample)
     return torch.where(present.reshape(shape), updated, average)
+
+
+def successor_feature_targets(phi_next: torch.Tensor, psi_next: torch.Tensor, terminated: torch.Tensor, discount: float) -> torch.Tensor:
+    """The TD target of the normalised successor features ψ̃ = (1 − γ) ψ, ψ(s) = E[Σ_k γ^k φ(s_{t+1+k})]:
+
+        ψ̃(s_t) ← (1 − γ) φ(s_{t+1}) + γ (1 − terminal_{t+1}) ψ̃(s_{t+1})
+
+    i.e. the brief's ψ(s) ← φ(s') + γ ψ(s') times (1 − γ), so that ψ̃ stays on the scale of φ (a discounted
+    average of future features) whatever γ is. φ(s') rather than φ(s): the same convention as the moving average
+    and r_d (arriving somewhere is credited to the step that arrives). A terminal s' ends the sum (no bootstrap);
+    a time-limit truncation is not terminal and bootstraps from the last observation.
+    phi_next [B, F], psi_next [B, F] (treated as a constant), terminated [B] (bool or 0/1). Returns [B, F]."""
+    if not 0.0 <= discount < 1.0:
+        raise ValueError(f"successor-feature discount γ must be in [0, 1), got {discount}")
+    alive = 1.0 - terminated.to(psi_next.dtype)
+    return (1.0 - discount) * phi_next.to(psi_next.dtype) + discount * alive[:, None] * psi_next.detach()
+
+
+def successor_feature_td_loss(
+    psi: torch.Tensor, psi_next: torch.Tensor, phi_next: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor, discount: float,
+) -> torch.Tensor:
+    """Semi-gradient TD loss of the successor-feature head: mean over the rows in `mask` ([B] bool) and over
+    the F features of (ψ̃_θ(s) − target)², the target from successor_feature_targets with ψ̃_θ(s') held fixed."""
+    target = successor_feature_targets(phi_next, psi_next, terminated, discount)
+    errors = (psi - target).pow(2).mean(-1)
+    mask = mask.bool()
+    if not bool(mask.any()):
+        return (psi * 0.0).sum()
+    return errors[mask].mean()
 
 
 def lagrange_loss(lagrange: torch.Tensor, value: torch.Tensor, optimality_ratio: float) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """DominoState: the algorithm's state as a torch module (no Ray) — ψ, v̄, λ, the PI integral and λ's Adam moments
-as buffers.
+as buffers, and (successor_features="network") the successor-feature head ψ_θ(s, i).
 
-Buffers, not parameters: none of them is trained by the PPO loss. ψ and v̄ are moving averages and λ takes
+Buffers, not parameters: none of them is trained by the PPO loss. ψ and v̄ are moving averages (or ψ is read off
+the successor-feature head, which is the one trained part: by TD on φ, with its own optimizer) and λ takes
 one update per training iteration (an Adam or SGD step on the Lagrangian, or the PI update). Being buffers of a module, they are part of its
 state_dict, so RLlib checkpoints save and restore them with the learner-only module that holds this.
 """
@@ -34,13 +35,46 @@ class DominoSettings:
     extrinsic_weight: float = 1.0
     diversity_weight: float = 0.0
     diversity_scale: float = 1.0
+    successor_features: str = "moving_average"
+    sf_discount: float = 0.9
+    sf_hidden_sizes: tuple[int, ...] = (64, 64)
+
+
+class SuccessorFeatureNetwork(nn.Module):
+    """ψ̃_θ(s, i) ∈ R^F: the normalised successor features (1 − γ) E[Σ_k γ^k φ(s_{t+1+k})] of the policy whose
+    one-hot index is part of the observation (the DOMiNO observation [obs | φ | one-hot i] goes in whole).
+
+    The output layer starts at zero, so every policy starts at ψ = 0: no diversity signal from the random
+    initialisation of the head, as with identical policies."""
+
+    def __init__(self, input_dim: int, feature_dim: int, hidden_sizes: tuple[int, ...] = (64, 64)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = input_dim
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.Tanh()]
+            width = hidden
+        output = nn.Linear(width, feature_dim)
+        nn.init.zeros_(output.weight)
+        nn.init.zeros_(output.bias)
+        self.net = nn.Sequential(*layers, output)
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        return self.net(observation)
 
 
 class DominoState(nn.Module):
-    def __init__(self, settings: DominoSettings):
+    def __init__(self, settings: DominoSettings, observation_dim: int | None = None):
+        """observation_dim: the width of the observations the successor-feature head reads (needed only for
+        successor_features="network")."""
         super().__init__()
         self.settings = settings
         n, f = settings.num_policies, settings.feature_dim
+        self.sf_network: SuccessorFeatureNetwork | None = None
+        if losses.SuccessorFeatureEstimator(settings.successor_features) is losses.SuccessorFeatureEstimator.NETWORK:
+            if not observation_dim:
+                raise ValueError("successor_features='network' needs the observation width for the successor-feature head")
+            self.sf_network = SuccessorFeatureNetwork(observation_dim, f, tuple(settings.sf_hidden_sizes))
         self.register_buffer("psi", torch.zeros(n, f))  # ψ_i: moving average of φ on policy i's data
         self.register_buffer("value", torch.zeros(n))  # v̄_i: moving average of r_e per step
         self.register_buffer("seen", torch.zeros(n, dtype=torch.bool))  # policy i has contributed data
@@ -52,14 +86,25 @@ class DominoState(nn.Module):
         self.register_buffer("adam_step", torch.zeros(()))
 
     @torch.no_grad()
-    def observe(self, phi: torch.Tensor, extrinsic: torch.Tensor, policy: torch.Tensor) -> torch.Tensor:
-        """Fold one batch of on-policy rows (φ [B, F], r_e [B], policy index [B]) into ψ and v̄.
+    def observe(
+        self, phi: torch.Tensor, extrinsic: torch.Tensor, policy: torch.Tensor, successor_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Fold one batch of on-policy rows (φ(s_{t+1}) [B, F], r_e [B], policy index [B]) into ψ and v̄.
+
+        With successor_features="network", `successor_features` [B, F] is the head's ψ̃_θ(s_t, i) on the same rows,
+        and ψ_i becomes its mean over policy i's rows (the estimate replaces the moving average; see README).
         Returns the row count of each policy [N]."""
         n = self.settings.num_policies
         phi_means, counts = losses.per_policy_means(phi.to(self.psi.dtype), policy, n)
         reward_means, _ = losses.per_policy_means(extrinsic.to(self.value.dtype), policy, n)
         present = counts > 0
-        self.psi.copy_(losses.moving_average(self.psi, phi_means, self.settings.sf_decay, present, self.seen))
+        if self.sf_network is None:
+            self.psi.copy_(losses.moving_average(self.psi, phi_means, self.settings.sf_decay, present, self.seen))
+        else:
+            if successor_features is None:
+                raise ValueError("successor_features='network': observe() needs the head's ψ̃_θ(s, i) for the batch's rows")
+            network_means, _ = losses.per_policy_means(successor_features.to(self.psi.dtype), policy, n)
+            self.psi.copy_(torch.where(present[:, None], network_means, self.psi))
         self.value.copy_(losses.moving_average(self.value, reward_means, self.settings.value_decay, present, self.seen))
         self.seen |= present
         return counts

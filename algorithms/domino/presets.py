@@ -64,7 +64,10 @@ register(
             "name": "domino",
             "config": {
                 "num_policies": 10, "features": "observation", "optimality_ratio": 0.9, "diversity": "vdw",
-                "target_distance": 1.0, "sf_decay": 0.99, "value_decay": 0.9, "multiplier_lr": 0.01,
+                "target_distance": 1.0, "sf_decay": 0.99, "value_decay": 0.9,
+                # The PI update with the grid's gains: they act on the normalised violation α − v̄_i/v̄_0, so they
+                # do not depend on the scale of walker's reward (README, "Walker"; checked for 10 and 50 iterations).
+                "multiplier_optimizer": "pi", "multiplier_lr": 0.1, "multiplier_proportional": 2.0, "multiplier_bound": 5.0,
                 "lr": 3e-4, "gamma": 0.99, "gae_lambda": 0.95, "clip_param": 0.2, "entropy_coeff": 0.0,
                 "train_batch_size": 16000, "minibatch_size": 512, "num_epochs": 10, "hidden_sizes": [256, 256],
             },
