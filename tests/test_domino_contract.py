@@ -156,11 +156,9 @@ def test_walker_final_artifacts_write_one_clip_per_policy(local_ray, tmp_path, m
     from armillary.algorithms import registry
     from armillary.algorithms.domino import entry
 
-    monkeypatch.setattr(entry, "SUMMARY_EPISODES", 1)
-    monkeypatch.setattr(entry, "CLIP_STEPS", 6)
     monkeypatch.setattr(entry, "CLIP_EVERY", 3)
     overrides = ["algorithm.config.train_batch_size=128", "algorithm.config.minibatch_size=64", "algorithm.config.num_policies=3",
-                 "env.config.render_size=32"]
+                 "algorithm.config.summary_episodes=1", "algorithm.config.clip_steps=6", "env.config.render_size=32"]
     spec = load_spec("domino/walker", overrides, smoke=True)
     algo = build_algorithm_config(spec, seed=0).build_algo()
     try:

@@ -78,6 +78,9 @@ class DominoHyperparameters(PPOHyperparameters):
     )
     extrinsic_weight: float = Field(0.5, ge=0, description="c_e: weight of r_e for i ≥ 1 when mixing='fixed'.")
     diversity_weight: float = Field(0.5, ge=0, description="c_d: weight of r_d for i ≥ 1 when mixing='fixed'.")
+    # --- the end-of-training figures (final_artifacts) --------------------------------------------------
+    summary_episodes: int = Field(4, ge=1, description="Greedy episodes per policy for the final figures (JSON, occupancy).")
+    clip_steps: int = Field(200, ge=0, description="Agent steps in each policy's clip (rendered envs such as the walker; 0: none).")
 
     @model_validator(mode="after")
     def _positive_hidden_sizes(self):

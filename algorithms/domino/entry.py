@@ -51,7 +51,8 @@ def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
     settings = settings_from(hp, layout.feature_dim)
     config.environment(env=DominoEnv, env_config=env_config)
     config.learners(learner_config_dict={"domino": {"settings": settings, "layout": layout.to_dict(), "env_config": env_config,
-                                                    "sf_lr": hp.sf_lr}})
+                                                    "sf_lr": hp.sf_lr, "summary_episodes": hp.summary_episodes,
+                                                    "clip_steps": hp.clip_steps}})
     config.rl_module(
         rl_module_spec=MultiRLModuleSpec(
             rl_module_specs={
@@ -69,11 +70,9 @@ def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
     return config
 
 
-# Final artifacts: greedy episodes per policy for the JSON figures; for rendered envs (walker) one GIF per policy
-# from the first of them: CLIP_STEPS agent steps, every CLIP_EVERY-th frame (walker: 200 steps = 5 s at 40 Hz,
-# 100 frames of 128 px, ~17 ms per software-rendered frame here, so ~20 s for N = 10).
-SUMMARY_EPISODES = 4
-CLIP_STEPS = 200
+# Final artifacts: `summary_episodes` greedy episodes per policy for the JSON figures; for rendered envs (walker)
+# one GIF per policy from the first of them: `clip_steps` agent steps, every CLIP_EVERY-th frame (walker: 200
+# steps = 5 s at 40 Hz, 100 frames of 128 px, ~17 ms per software-rendered frame here, so ~20 s for N = 10).
 CLIP_EVERY = 2
 
 
@@ -91,9 +90,11 @@ def final_artifacts(algo, folder) -> None:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    env_config = algo.config.learner_config_dict["domino"]["env_config"]
-    clip_steps = CLIP_STEPS if records_clips(env_config) else 0
-    rollouts = rollout_policies(env_config, greedy_actor(algo.get_module()), SUMMARY_EPISODES, clip_steps=clip_steps, clip_every=CLIP_EVERY)
+    settings = algo.config.learner_config_dict["domino"]
+    env_config = settings["env_config"]
+    clip_steps = settings["clip_steps"] if records_clips(env_config) else 0
+    rollouts = rollout_policies(env_config, greedy_actor(algo.get_module()), settings["summary_episodes"],
+                                clip_steps=clip_steps, clip_every=CLIP_EVERY)
     (folder / "domino_policies.json").write_text(json.dumps([r.summary() for r in rollouts], indent=2))
     picture = occupancy_side_by_side(env_config, rollouts)
     if picture is not None:
@@ -114,7 +115,9 @@ ENTRY = register(
         apply=apply,
         description="DOMiNO: N latent-conditioned PPO policies, diverse in successor features, each kept near-optimal "
         "(v_i ≥ α v_0) by a Lagrange multiplier.",
-        smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1},
+        # Smoke: the final figures on one episode per policy and 20-step clips (the walker's 4 × 1000-step episodes per
+        # policy and 200-step clips alone took ~40 s).
+        smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "summary_episodes": 1, "clip_steps": 20},
         final_artifacts=final_artifacts,
     )
 )
