@@ -15,7 +15,9 @@ import json
 import math
 import os
 import platform as _stdlib_platform
+import queue
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -119,8 +121,64 @@ def _log_params(client, run_id: str, params: Mapping[str, str]) -> None:
         client.log_batch(run_id, params=items[start : start + 100])
 
 
+class _MetricWriter:
+    """`log_batch` calls on a background thread, in the order queued; `flush()` returns once all are written.
+
+    Tune asks a trial for its next result only after every callback has handled the last one: a synchronous
+    `log_batch` into the sqlite store (~7 ms on a quiet 2-core machine, ~30 ms under load) sat on every trial's
+    critical path, once per iteration. Queued results that pile up while one is written go out in one batch."""
+
+    def __init__(self, client, lock: threading.Lock):
+        self._client, self._lock = client, lock
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def put(self, run_id: str, metrics: list) -> None:
+        self._raise_error()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write_forever, name="armillary-mlflow-writer", daemon=True)
+            self._thread.start()
+        self._queue.put((run_id, metrics))
+
+    def flush(self) -> None:
+        self._queue.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _write_forever(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                by_run: dict[str, list] = {}
+                for run_id, metrics in items:
+                    by_run.setdefault(run_id, []).extend(metrics)
+                with self._lock:
+                    for run_id, metrics in by_run.items():
+                        for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
+                            self._client.log_batch(run_id, metrics=metrics[start : start + 1000])
+            except BaseException as err:  # re-raised in the driver's thread at the next put() or flush()
+                self._error = err
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+
+
 class MlflowTrialCallback(Callback):
-    """Driver-side: one child run per trial, metrics against env steps, each step logged once."""
+    """Driver-side: one child run per trial, metrics against env steps, each step logged once.
+
+    Metrics are written by a background thread (`_MetricWriter`); everything queued is written before a result
+    that carries a checkpoint is handed back to Tune (so a driver crash can only lose metrics of iterations Tune
+    replays from that checkpoint, which are then logged), and when a trial or the experiment ends."""
 
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, run_dir: Path, spec_dict: dict, tags: dict):
         self.uri = uri
@@ -132,11 +190,19 @@ class MlflowTrialCallback(Callback):
         self._client = None
         self._runs: dict[str, str] = {}  # trial id → child run id
         self._last_iteration: dict[str, int] = {}
+        self._lock = threading.Lock()  # one MLflow client, used by the driver's thread and the writer's
+        self._writer: _MetricWriter | None = None
 
-    def __getstate__(self):  # pickled into Tune's experiment state: keep no live client or caches
+    def __getstate__(self):  # pickled into Tune's experiment state: keep no live client, thread or caches
+        if self._writer is not None:
+            self._writer.flush()
         state = dict(self.__dict__)
-        state.update(_client=None, _runs={}, _last_iteration={})
+        state.update(_client=None, _runs={}, _last_iteration={}, _lock=None, _writer=None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @property
     def client(self):
@@ -144,9 +210,23 @@ class MlflowTrialCallback(Callback):
             self._client = _client(self.uri)
         return self._client
 
+    @property
+    def writer(self) -> _MetricWriter:
+        if self._writer is None:
+            self._writer = _MetricWriter(self.client, self._lock)
+        return self._writer
+
+    def _flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
     def _child_run(self, trial) -> str:
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
+        with self._lock:
+            return self._find_or_create_child_run(trial)
+
+    def _find_or_create_child_run(self, trial) -> str:
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{TAG_TRIAL}` = '{trial.trial_id}' and tags.`{TAG_PARENT}` = '{self.parent_run_id}'",
@@ -173,7 +253,8 @@ class MlflowTrialCallback(Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         run_id = self._child_run(trial)
-        self.client.update_run(run_id, status="RUNNING")
+        with self._lock:
+            self.client.update_run(run_id, status="RUNNING")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         from mlflow.entities import Metric
@@ -192,15 +273,25 @@ class MlflowTrialCallback(Callback):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 continue
             logged.append(Metric(key, float(value), now, env_steps))
-        for start in range(0, len(logged), 1000):
-            self.client.log_batch(run_id, metrics=logged[start : start + 1000])
+        self.writer.put(run_id, logged)
         self._last_iteration[trial.trial_id] = step_iteration
+        if result.get("checkpoint_dir_name"):  # Tune records this checkpoint once the callbacks return
+            self._flush()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.client.set_terminated(self._child_run(trial), status="FINISHED")
+        self._flush()
+        run_id = self._child_run(trial)
+        with self._lock:
+            self.client.set_terminated(run_id, status="FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.client.set_terminated(self._child_run(trial), status="FAILED")
+        self._flush()
+        run_id = self._child_run(trial)
+        with self._lock:
+            self.client.set_terminated(run_id, status="FAILED")
+
+    def on_experiment_end(self, trials, **info):
+        self._flush()
 
 
 # ------------------------------------------------------------------------------------------------

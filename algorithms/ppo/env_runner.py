@@ -11,10 +11,16 @@ same work directly:
   per vector step  one batched forward (the module's own `_forward_exploration`/`_forward_inference`), a sample
                    and its log-probability from the module's action distribution class (RLlib's GetActions),
                    one `env.step`, and the results stored into per-step arrays;
-  per sample()     the arrays are cut into `SingleAgentEpisode` chunks (numpy, as RLlib's `to_numpy()` leaves
-                   them) with the same ids, `t_started`, terminated/truncated flags and extra model outputs
-                   (action_dist_inputs, action_logp, weights_seq_no), so the learner connector, GAE and the
-                   episode metrics (`episode_return_mean` etc., via RLlib's own `get_metrics`) are unchanged.
+  per sample()     the arrays become one `Rollout` (algorithms/ppo/rollout.py: [T, num_envs] arrays with the same
+                   ids, `t_started`, terminated/truncated flags and extra model outputs RLlib's episodes carry).
+                   Where the lean learner is the consumer (`emits_rollouts`), sample() returns [rollout] and the
+                   learner computes GAE and the batch from the arrays; for any other consumer (several learners,
+                   an `on_sample_end` callback, evaluation) it returns `rollout.to_episodes()`, the numpy
+                   `SingleAgentEpisode` chunks RLlib's own env runner would.
+  episode metrics  RLlib's names, windows and reductions (`episode_return_mean` etc.), computed per finished
+                   episode from the arrays (`finished_episodes`, its earlier chunks counted) and logged once per
+                   `get_metrics()`: on Four Rooms (~500 episodes of 8 steps per 4000-step sample) building the
+                   chunks and logging episode by episode cost ~0.02 s per iteration.
 
 The env is RLlib's (gymnasium vector env, next-step autoreset): a sub-env that ended is reset by the next
 vector step, whose slot is a reset, not a transition, and does not count as a sampled step, as in RLlib.
@@ -25,6 +31,7 @@ it samples whole episodes.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 
@@ -32,10 +39,20 @@ import gymnasium as gym
 import numpy as np
 import torch
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.core import DEFAULT_AGENT_ID, DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
-from ray.rllib.env.single_agent_episode import SingleAgentEpisode
-from ray.rllib.utils.metrics import WEIGHTS_SEQ_NO
+from ray.rllib.utils.metrics import (
+    EPISODE_DURATION_SEC_MEAN,
+    EPISODE_LEN_MAX,
+    EPISODE_LEN_MEAN,
+    EPISODE_LEN_MIN,
+    EPISODE_RETURN_MAX,
+    EPISODE_RETURN_MEAN,
+    EPISODE_RETURN_MIN,
+)
+
+from armillary.algorithms.ppo.rollout import Rollout, finished_episodes, new_carried
 
 _EPISODE_CALLBACKS = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
 
@@ -77,15 +94,33 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
             self._lean_reset()
         return self._lean_sample(num_timesteps, explore)
 
+    def emits_rollouts(self) -> bool:
+        """Whether `sample()` returns `Rollout`s (arrays, no episode objects) rather than episode chunks: only where
+        the one consumer is the lean learner, which takes them as they are (several learners shard episodes, an
+        `on_sample_end` callback or an evaluation runner's caller expects episodes)."""
+        config = self.config
+        if config.in_evaluation or config.num_learners > 1:
+            return False
+        if config.callbacks_on_sample_end or any(
+                type(callback).on_sample_end is not RLlibCallback.on_sample_end for callback in self._callbacks):
+            return False
+        from armillary.algorithms.ppo.learner import LeanPPOTorchLearner
+
+        try:
+            return issubclass(config.learner_class, LeanPPOTorchLearner)
+        except Exception:  # no learner class for this config: nobody to hand rollouts to
+            return False
+
     def _lean_reset(self) -> None:
         observations, _ = self._try_env_reset(seed=self._seed if self._needs_initial_reset else None, options=None)
         self._needs_initial_reset = False
         self._ongoing_episodes_for_metrics.clear()  # as RLlib does: chunks of episodes that will never finish
         n = self.num_envs
         self._lean = {"obs": np.asarray(observations), "ids": [uuid.uuid4().hex for _ in range(n)],
-                      "t": np.zeros(n, dtype=np.int64), "resetting": np.zeros(n, dtype=bool)}
+                      "t": np.zeros(n, dtype=np.int64), "resetting": np.zeros(n, dtype=bool),
+                      "carried": new_carried(n)}
 
-    def _lean_sample(self, num_timesteps: int, explore: bool) -> list[SingleAgentEpisode]:
+    def _lean_sample(self, num_timesteps: int, explore: bool):
         state, module, n = self._lean, self.module, self.num_envs
         vector_env = self.env.env  # under RLlib's DictInfoToList wrapper: infos stay dicts, which we drop
         if explore:
@@ -125,68 +160,63 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
             resetting = terminated | truncated
         self._log_env_steps(metric=self._metrics_num_try_env_step, num_steps=len(actions))
 
-        columns = {
-            "obs": np.stack(observations), "actions": np.stack(actions), "rewards": np.stack(rewards),
-            "terminated": np.stack(terminateds), "truncated": np.stack(truncateds),
-            Columns.ACTION_DIST_INPUTS: np.stack(dist_inputs),
-        }
+        extra = {Columns.ACTION_DIST_INPUTS: np.stack(dist_inputs)}
         if explore:
-            columns[Columns.ACTION_LOGP] = np.stack(logps)
-        done, ongoing = self._cut_episodes(columns, starts_resetting, np.asarray(step_times))
+            extra[Columns.ACTION_LOGP] = np.stack(logps)
+        rollout = Rollout(
+            observations=np.stack(observations), actions=np.stack(actions), rewards=np.stack(rewards),
+            terminated=np.stack(terminateds), truncated=np.stack(truncateds), extra_model_outputs=extra,
+            starts_resetting=starts_resetting, step_times=np.asarray(step_times), weights_seq_no=self._weights_seq_no,
+            episode_ids_in=list(state["ids"]), t_in=state["t"].copy(), episode_ids_out=[],
+            observation_space=self.env.single_observation_space, action_space=self.env.single_action_space)
+        self._advance_episodes(rollout)
         state["obs"], state["resetting"] = obs, resetting
 
-        self._done_episodes_for_metrics.extend(done)
-        for episode in ongoing:
-            self._ongoing_episodes_for_metrics[episode.id_].append(episode)
+        finished = finished_episodes(rollout, state["carried"])
+        if self._lean_finished is None:
+            self._lean_finished = []
+        self._lean_finished.append(finished)
         self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
-        self._increase_sampled_metrics(ts, len(done))
-        return done + ongoing
+        self._increase_sampled_metrics(ts, len(finished["length"]))
+        return [rollout] if explore and self.emits_rollouts() else rollout.to_episodes()
 
-    def _cut_episodes(self, columns: dict[str, np.ndarray], starts_resetting: np.ndarray, step_times: np.ndarray):
-        """Per env, split the steps into episode chunks. Slot t holds observations[t] -> actions[t] ->
-        observations[t + 1]; the slot after an episode's last step is its env's reset (observations[t + 1] is
-        the new episode's first observation), not a transition."""
+    def _advance_episodes(self, rollout: Rollout) -> None:
+        """Per env, the id and length of the episode that goes on after this rollout (a new one after an end)."""
         state = self._lean
-        num_slots = len(columns["actions"])
-        done_flags = columns["terminated"] | columns["truncated"]
-        model_outputs = [key for key in (Columns.ACTION_DIST_INPUTS, Columns.ACTION_LOGP) if key in columns]
-        done_episodes, ongoing_chunks = [], []
-        for i in range(self.num_envs):
-            start = 1 if starts_resetting[i] else 0  # slot 0 resets env i: its episode starts at slot 1
-            if starts_resetting[i]:
-                state["ids"][i], state["t"][i] = uuid.uuid4().hex, 0
-            for end in [*np.flatnonzero(done_flags[:, i]), None]:
-                last = num_slots - 1 if end is None else int(end)
-                if last >= start:
-                    episode = self._episode(columns, model_outputs, i, start, last, step_times,
-                                            terminated=end is not None and bool(columns["terminated"][last, i]),
-                                            truncated=end is not None and bool(columns["truncated"][last, i]))
-                    (ongoing_chunks if end is None else done_episodes).append(episode)
-                    state["t"][i] += last - start + 1
-                if end is not None:  # the next slot resets env i and starts a new episode
-                    state["ids"][i], state["t"][i] = uuid.uuid4().hex, 0
-                    start = last + 2
-        return done_episodes, ongoing_chunks
+        began = rollout.done.any(0) | rollout.starts_resetting  # the episode carried in ended: a new one follows
+        ongoing_steps = rollout.ongoing.sum(0)
+        for i in np.flatnonzero(began):
+            state["ids"][i] = uuid.uuid4().hex
+        state["t"] = np.where(began, ongoing_steps, state["t"] + ongoing_steps)
+        rollout.episode_ids_out = list(state["ids"])
 
-    def _episode(self, columns, model_outputs, i: int, first: int, last: int, step_times, *, terminated: bool,
-                 truncated: bool) -> SingleAgentEpisode:
-        steps = slice(first, last + 1)
-        length = last - first + 1
-        extra = {key: columns[key][steps, i] for key in model_outputs}
-        extra[WEIGHTS_SEQ_NO] = np.full(length, self._weights_seq_no)
-        episode = SingleAgentEpisode(
-            self._lean["ids"][i],
-            observations=columns["obs"][first:last + 2, i],
-            observation_space=self.env.single_observation_space,
-            actions=columns["actions"][steps, i],
-            action_space=self.env.single_action_space,
-            rewards=columns["rewards"][steps, i],
-            infos=[{} for _ in range(length + 1)],
-            terminated=terminated,
-            truncated=truncated,
-            extra_model_outputs=extra,
-            t_started=int(self._lean["t"][i]),
-            len_lookback_buffer=0,
-        )
-        episode._start_time, episode._last_step_time = step_times[first], step_times[last + 1]
-        return episode
+    _lean_finished: list | None = None  # finished-episode figures since the last get_metrics(), one dict per rollout
+
+    def get_metrics(self):
+        """RLlib's episode metrics (same names, windows and reductions), logged from arrays: a windowed mean, min or
+        max of the last `window` values pushed since the last reduce is what RLlib reports, so pushing that one
+        reduced value gives the same result as pushing every episode's."""
+        finished = self._lean_finished
+        if finished:
+            self._log_episode_figures({key: np.concatenate([f[key] for f in finished]) for key in finished[0]})
+            finished.clear()
+        return super().get_metrics()
+
+    def _log_episode_figures(self, episodes: dict[str, np.ndarray]) -> None:
+        if not len(episodes["length"]):
+            return
+        # RLlib's window: the smoothing window over the env runners that report in parallel.
+        config = self.config
+        window = max(1, int(math.ceil(config.metrics_num_episodes_for_smoothing / (config.num_env_runners or 1))))
+        recent = {key: value[-window:] for key, value in episodes.items()}
+        length, ret = recent["length"].astype(np.float64), recent["return"]
+        log = self.metrics.log_value
+        log(EPISODE_LEN_MEAN, float(np.nanmean(length)), window=window)
+        log(EPISODE_RETURN_MEAN, float(np.nanmean(ret)), window=window)
+        log(EPISODE_DURATION_SEC_MEAN, float(np.nanmean(recent["duration"])), window=window)
+        log(("agent_episode_return_mean", DEFAULT_AGENT_ID), float(np.nanmean(ret)), window=window)
+        log(("module_episode_return_mean", DEFAULT_MODULE_ID), float(np.nanmean(ret)), window=window)
+        log(EPISODE_LEN_MIN, float(np.nanmin(length)), reduce="min", window=window)
+        log(EPISODE_RETURN_MIN, float(np.nanmin(ret)), reduce="min", window=window)
+        log(EPISODE_LEN_MAX, float(np.nanmax(length)), reduce="max", window=window)
+        log(EPISODE_RETURN_MAX, float(np.nanmax(ret)), reduce="max", window=window)

@@ -7,7 +7,10 @@ per-optimizer `isfinite` sweep before each step. On the small networks PPO basel
 the forward, backward and Adam step together (benchmarks/README.md: ~2.1 ms per minibatch step vs ~1 ms of
 torch work). `LeanPPOTorchLearner.update` keeps what defines the algorithm and drops the rest:
 
-  same    learner connector (episodes -> batch, GAE over the whole batch, advantage standardisation), the
+  same    the train batch: from the env runner's `Rollout` arrays (algorithms/ppo/rollout.py: one value forward,
+          GAE over [T, num_envs], RLlib's row order and standardisation, its learner-connector metrics), checked
+          row for row against RLlib's learner connector on the same data cut into episodes, or, for episodes,
+          RLlib's learner connector itself (episodes -> batch, GAE, advantage standardisation); the
           PPO loss (`ppo_loss`, checked against RLlib's `compute_loss_for_module` in tests/test_ppo_lean.py),
           Adam from RLlib's optimizer set-up, global-norm gradient clip with RLlib's coefficient, num_epochs
           shuffled passes of ceil(steps / minibatch_size) full minibatches, lr/entropy schedules, the metrics
@@ -22,7 +25,8 @@ torch work). `LeanPPOTorchLearner.update` keeps what defines the algorithm and d
 
 Where a feature needs RLlib's generic path, `update` hands over to it unchanged: several learners (DDP), more
 than one module, stateful (recurrent) modules, the KL penalty, torch.compile, grad scalers, torch lr schedulers,
-gradient clipping other than by global norm, `torch_skip_nan_gradients=True` and data iterators.
+gradient clipping other than by global norm, `torch_skip_nan_gradients=True` and data iterators; rollouts go
+through RLlib's learner connector (as episode chunks) with a custom learner connector or without a critic.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.metrics import (
+    CONNECTOR_PIPELINE_TIMER,
+    LEARNER_CONNECTOR,
+    LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_IN,
+    LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_OUT,
     MODULE_TRAIN_BATCH_SIZE_MEAN,
     NUM_ENV_STEPS_TRAINED,
     NUM_ENV_STEPS_TRAINED_LIFETIME,
@@ -42,6 +50,8 @@ from ray.rllib.utils.metrics import (
     WEIGHTS_SEQ_NO,
 )
 from ray.rllib.utils.torch_utils import explained_variance
+
+from armillary.algorithms.ppo.rollout import Rollout, expand, train_batch
 
 # The columns the loss reads; everything else in the train batch stays behind.
 _LOSS_COLUMNS = (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Postprocessing.ADVANTAGES,
@@ -89,6 +99,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
     """RLlib's PPOTorchLearner whose `update` runs the epochs x minibatches in one tight loop (see module doc)."""
 
     num_lean_updates: int = 0  # updates that took the lean path (the rest went to RLlib's); tests read it
+    num_array_updates: int = 0  # of those, updates whose batch came from Rollout arrays (no learner connector)
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         """RLlib's default (Adam on all of the module's parameters, lr from config.lr), with torch's multi-tensor
@@ -118,56 +129,110 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         optimizers = self.get_optimizers_for_module(module_id)
         return len(optimizers) == 1
 
+    def array_path_applies(self) -> bool:
+        """Whether `Rollout`s can go straight to the train batch (rollout.train_batch) instead of through RLlib's
+        learner connector: only with the default connector pipeline (whose GAE it reproduces) and a critic."""
+        config = self.config
+        if config._learner_connector is not None or not config.add_default_connectors_to_learner_pipeline:
+            return False
+        (module_id,) = self.module.keys()
+        return config.get_config_for_module(module_id).use_critic and not callable(config.policies_to_train)
+
     def update(self, batch=None, batches=None, batch_refs=None, episodes=None, episodes_refs=None,
                data_iterators=None, training_data: TrainingData | None = None, *, timesteps=None,
                num_total_minibatches: int = 0, num_epochs: int = 1, minibatch_size: int | None = None,
                shuffle_batch_per_epoch: bool = False, _no_metrics_reduce: bool = False, **kwargs):
         kwargs.pop("return_state", None)  # remote learners get it; RLlib's Learner.update ignores it too
-        generic = dict(batch=batch, batches=batches, batch_refs=batch_refs, episodes=episodes,
-                       episodes_refs=episodes_refs, data_iterators=data_iterators, training_data=training_data,
-                       timesteps=timesteps, num_total_minibatches=num_total_minibatches, num_epochs=num_epochs,
-                       minibatch_size=minibatch_size, shuffle_batch_per_epoch=shuffle_batch_per_epoch,
-                       _no_metrics_reduce=_no_metrics_reduce, **kwargs)
-        if data_iterators or num_total_minibatches or kwargs or not self.lean_path_applies():
-            return super().update(**generic)
+        if training_data is None and data_iterators is None:
+            training_data = TrainingData(batch=batch, batches=batches, batch_refs=batch_refs, episodes=episodes,
+                                         episodes_refs=episodes_refs)
+            batch = batches = batch_refs = episodes = episodes_refs = None
+        if training_data is not None:
+            training_data.validate()
+            training_data.solve_refs()
+        lean = not (data_iterators or num_total_minibatches or kwargs) and self.lean_path_applies()
+        samples = training_data.episodes if training_data is not None else None
+        rollouts = samples is not None and any(isinstance(sample, Rollout) for sample in samples)
+        use_arrays = (lean and rollouts and all(isinstance(sample, Rollout) for sample in samples)
+                      and self.array_path_applies())
+        if rollouts and not use_arrays:  # everything else takes RLlib's episode chunks
+            training_data.episodes = expand(samples)
+        if not lean:
+            return super().update(batch=batch, batches=batches, batch_refs=batch_refs, episodes=episodes,
+                                  episodes_refs=episodes_refs, data_iterators=data_iterators,
+                                  training_data=training_data, timesteps=timesteps,
+                                  num_total_minibatches=num_total_minibatches, num_epochs=num_epochs,
+                                  minibatch_size=minibatch_size, shuffle_batch_per_epoch=shuffle_batch_per_epoch,
+                                  _no_metrics_reduce=_no_metrics_reduce, **kwargs)
 
         self._check_is_built()
         self.num_lean_updates += 1
         timesteps = timesteps or {}
         self.before_gradient_based_update(timesteps=timesteps)
-        if training_data is None:
-            training_data = TrainingData(batch=batch, batches=batches, batch_refs=batch_refs, episodes=episodes,
-                                         episodes_refs=episodes_refs)
-        training_data.validate()
-        training_data.solve_refs()
         self._weights_seq_no += 1
-
-        # Episodes -> one tensor batch through the learner connector (this is where GAE runs), as RLlib does.
-        multi_batch = self._make_batch_if_necessary(training_data=training_data)
         (module_id,) = self.module.keys()
-        if module_id not in multi_batch.policy_batches or not self.should_module_be_updated(module_id, multi_batch):
-            self.after_gradient_based_update(timesteps=timesteps)
-            return None if _no_metrics_reduce else self.metrics.reduce()
-        module_batch = multi_batch.policy_batches[module_id]
-        self._compute_off_policyness({module_id: module_batch})
-        self._train_module(module_id, module_batch, num_epochs=num_epochs, minibatch_size=minibatch_size,
-                           shuffle=shuffle_batch_per_epoch)
+        if use_arrays:
+            self.num_array_updates += 1
+            columns = self._columns_from_rollouts(module_id, samples) if self.should_module_be_updated(module_id) \
+                else None
+        else:
+            # Episodes -> one tensor batch through the learner connector (this is where GAE runs), as RLlib does.
+            multi_batch = self._make_batch_if_necessary(training_data=training_data)
+            columns = None
+            if module_id in multi_batch.policy_batches and self.should_module_be_updated(module_id, multi_batch):
+                module_batch = multi_batch.policy_batches[module_id]
+                self._compute_off_policyness({module_id: module_batch})
+                columns = self._loss_columns(module_batch)
+        if columns is not None:
+            self._train_module(module_id, columns, num_epochs=num_epochs, minibatch_size=minibatch_size,
+                               shuffle=shuffle_batch_per_epoch)
         self.after_gradient_based_update(timesteps=timesteps)
         return None if _no_metrics_reduce else self.metrics.reduce()
 
-    def _train_module(self, module_id: str, module_batch, *, num_epochs: int, minibatch_size: int | None,
-                      shuffle: bool) -> None:
+    def _loss_columns(self, module_batch) -> dict[str, torch.Tensor]:
+        """The loss's columns of RLlib's (padded) module batch, real rows only: RLlib pads each episode chunk with
+        one artificial step for the GAE bootstrap and masks it out of every mean; dropping those rows gives the
+        same means over exactly the real steps."""
+        columns = {key: torch.as_tensor(module_batch[key], device=self._device) for key in _LOSS_COLUMNS}
+        if Columns.LOSS_MASK in module_batch:
+            mask = torch.as_tensor(module_batch[Columns.LOSS_MASK], device=self._device).bool()
+            columns = {key: value[mask] for key, value in columns.items()}
+        return columns
+
+    def _columns_from_rollouts(self, module_id: str, rollouts: list[Rollout]) -> dict[str, torch.Tensor]:
+        """The loss's columns straight from the rollouts' arrays: one value forward over all their observations,
+        GAE and standardisation as RLlib's learner connector computes them (rollout.train_batch), and the figures
+        that connector logs (episode lengths in and out; the per-connector timers have no counterpart here)."""
+        config = self.config.get_config_for_module(module_id)
+        module = self.module[module_id].unwrapped()
+        with self.metrics.log_time((ALL_MODULES, LEARNER_CONNECTOR, CONNECTOR_PIPELINE_TIMER)):
+            values = []
+            with torch.no_grad():
+                for rollout in rollouts:
+                    obs = rollout.observations
+                    flat = torch.as_tensor(obs.reshape(-1, *obs.shape[2:]), device=self._device)
+                    if flat.dtype == torch.float64:  # as RLlib's NumpyToTensor does
+                        flat = flat.float()
+                    values.append(module.compute_values({Columns.OBS: flat}).reshape(obs.shape[:2]).cpu().numpy())
+            batch = train_batch(rollouts, values, gamma=config.gamma, lambda_=config.lambda_)
+            columns = {}
+            for key in _LOSS_COLUMNS:
+                value = torch.as_tensor(batch[key], device=self._device)
+                columns[key] = value.float() if value.dtype == torch.float64 else value
+        steps = len(batch[Postprocessing.ADVANTAGES])
+        chunks = sum(int(rollout.chunk_end.sum()) for rollout in rollouts)
+        self.metrics.log_value((ALL_MODULES, LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_IN), steps)
+        self.metrics.log_value((ALL_MODULES, LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_OUT), steps + chunks)
+        self._compute_off_policyness({module_id: {WEIGHTS_SEQ_NO: torch.as_tensor(batch[WEIGHTS_SEQ_NO])}})
+        return columns
+
+    def _train_module(self, module_id: str, columns: dict[str, torch.Tensor], *, num_epochs: int,
+                      minibatch_size: int | None, shuffle: bool) -> None:
         config = self.config.get_config_for_module(module_id)
         module = self.module[module_id].unwrapped()
         (optimizer_name, optimizer), = self.get_optimizers_for_module(module_id)
         params = [p for group in optimizer.param_groups for p in group["params"]]
 
-        # Real rows only: RLlib pads each episode chunk with one artificial step for the GAE bootstrap and
-        # masks it out of every mean; dropping those rows gives the same means over exactly the real steps.
-        columns = {key: torch.as_tensor(module_batch[key], device=self._device) for key in _LOSS_COLUMNS}
-        if Columns.LOSS_MASK in module_batch:
-            mask = torch.as_tensor(module_batch[Columns.LOSS_MASK], device=self._device).bool()
-            columns = {key: value[mask] for key, value in columns.items()}
         num_rows = len(columns[Columns.OBS])
         minibatch_size = min(minibatch_size or num_rows, num_rows)
         loss_args = dict(clip_param=config.clip_param, vf_clip_param=config.vf_clip_param,
