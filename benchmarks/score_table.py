@@ -7,8 +7,8 @@
 is for measuring the table of the issue across many presets at once on one machine — a GPU host in particular,
 where a dozen tiny-model trials share one GPU — without MLflow. Each (preset, seed) trains the very algorithm
 `armillary run` trains: the preset's spec (with the overrides below) → platform.rllib_config.build_algorithm_config
-→ build_algo → train(), in its own process with its own local Ray, on the GPU when there is one (the learner
-and the sampler) and on the CPU otherwise. Every evaluation (greedy, held-out problems) is appended to the
+→ build_algo → train(), in its own process with its own local Ray (parallel_runs.build_worker), on the GPU when
+there is one (the learner and the sampler) and on the CPU otherwise. Every evaluation (greedy, held-out problems) is appended to the
 run's JSON file as soon as it is made, so a run cut short by a time limit still reports what it reached.
 
 Overrides applied to every preset: `--iterations`, `--eval-every`, `--model`, and, for presets that run
@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from parallel_runs import build_worker, run_jobs, stop_worker  # noqa: E402
 
 PRESETS = ["score/arithmetic", "score/arithmetic-naive", "score/arithmetic-no-stage1", "score/arithmetic-no-shaping",
            "score/arithmetic-single-turn", "score/arithmetic-star", "score/arithmetic-pair-sft"]
@@ -34,32 +35,25 @@ FIGURES = ["acc_t1", "acc_t2", "delta_t1_t2", "delta_i_to_c", "delta_c_to_i", "c
 
 def _one(args) -> int:
     """Train one (preset, seed) and append each evaluation to args.out (a JSON file)."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import ray
     import torch
 
     from armillary.platform.metrics import summarize
-    from armillary.platform.rllib_config import build_algorithm_config
     from armillary.platform.spec import load_spec
 
     torch.set_num_threads(1)
     gpu = torch.cuda.is_available()
     overrides = [f"algorithm.config.model={args.model}", f"algorithm.config.eval_every={args.eval_every}",
-                 f"stop.iterations={args.iterations}", f"resources.profile={'local-gpu' if gpu else 'local-cpu'}",
-                 "resources.num_env_runners=0", "resources.num_learners=0", *args.set]
-    base = load_spec(args.preset, [f"algorithm.config.model={args.model}"])
+                 f"stop.iterations={args.iterations}", *args.set]
     stage1 = 0
-    if getattr(base.algorithm.config, "stage1_iterations", 0):
+    if getattr(load_spec(args.preset, overrides[:1]).algorithm.config, "stage1_iterations", 0):
         stage1 = args.stage1_iterations if args.stage1_iterations is not None else args.iterations // 3
         overrides.append(f"algorithm.config.stage1_iterations={stage1}")
-    spec = load_spec(args.preset, overrides)
-    ray.init(num_cpus=1, num_gpus=1 if gpu else 0, include_dashboard=False, log_to_driver=False,
-             object_store_memory=200 * 1024**2)
+    spec, algo = build_worker(args.preset, overrides, args.seed, gpu=gpu)
     record = {"preset": args.preset, "seed": args.seed, "model": args.model, "iterations": args.iterations,
-              "stage1_iterations": stage1, "eval_every": args.eval_every, "overrides": args.set, "device": "cuda" if gpu else "cpu",
-              "torch": torch.__version__, "evaluations": [], "seconds_per_iteration": None}
+              "stage1_iterations": stage1, "eval_every": args.eval_every, "overrides": args.set,
+              "device": "cuda" if gpu else "cpu", "torch": torch.__version__, "evaluations": [],
+              "seconds_per_iteration": None}
     out = Path(args.out)
-    algo = build_algorithm_config(spec, seed=args.seed).build_algo()
     start = time.monotonic()
     try:
         for iteration in range(1, args.iterations + 1):
@@ -73,44 +67,27 @@ def _one(args) -> int:
                 print(f"{args.preset} seed {args.seed} it {iteration}: "
                       + " ".join(f"{k} {result[f'score/{k}']:.3f}" for k in FIGURES[:4]), flush=True)
     finally:
-        algo.stop()
-        ray.shutdown()
+        stop_worker(algo)
     return 0
 
 
 def _run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(preset, seed) for preset in args.presets for seed in args.seeds]
-    pending, running, deadline = list(jobs), [], time.monotonic() + args.minutes * 60
-    print(f"{len(jobs)} runs, {args.parallel} at a time, {args.iterations} iterations each; logs in {out}", flush=True)
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            preset, seed = pending.pop(0)
+    jobs = []
+    for preset in args.presets:
+        for seed in args.seeds:
             name = f"{preset.replace('/', '__')}-seed{seed}"
-            cmd = [sys.executable, __file__, "one", "--preset", preset, "--seed", str(seed), "--model", args.model,
-                   "--iterations", str(args.iterations), "--eval-every", str(args.eval_every), "--out", str(out / f"{name}.json")]
+            command = [sys.executable, __file__, "one", "--preset", preset, "--seed", str(seed), "--model", args.model,
+                       "--iterations", str(args.iterations), "--eval-every", str(args.eval_every),
+                       "--out", str(out / f"{name}.json")]
             if args.stage1_iterations is not None:
-                cmd += ["--stage1-iterations", str(args.stage1_iterations)]
+                command += ["--stage1-iterations", str(args.stage1_iterations)]
             if args.set:
-                cmd += ["--set", *args.set]
-            log = open(out / f"{name}.log", "w")
-            running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
-            time.sleep(1)  # each run starts its own local Ray: spread the start-ups out
-        time.sleep(2)
-        for item in list(running):
-            name, proc, log = item
-            if proc.poll() is not None:
-                log.close()
-                running.remove(item)
-                print(f"{name}: exit {proc.returncode}", flush=True)
-        if time.monotonic() > deadline:
-            for name, proc, log in running:
-                proc.kill()
-                log.close()
-                print(f"{name}: stopped at the time limit (--minutes {args.minutes})", flush=True)
-            running.clear()
-            pending.clear()
+                command += ["--set", *args.set]
+            jobs.append((command, out / f"{name}.log"))
+    print(f"{len(jobs)} runs, {args.parallel} at a time, {args.iterations} iterations each; logs in {out}", flush=True)
+    run_jobs(jobs, args.parallel, time_limit_s=args.minutes * 60)
     return _report(argparse.Namespace(folder=str(out), last=1))
 
 
