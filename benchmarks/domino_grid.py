@@ -190,23 +190,21 @@ def constraints_per_alpha(lines: list[dict], alphas: list[float], tolerance: flo
     return "\n".join(rows) + "\n"
 
 
-def plot_traces(lines: list[dict], path: Path) -> None:
-    """One column per run: σ(λ_i) (top) and v̄_i/v̄_0 with the line α (bottom) against the training iteration."""
+def plot_multiplier_traces(panels: list[tuple[str, list, list, float]], path: Path) -> None:
+    """One column per run (title, σ(λ) trace, v̄_i/v̄_0 trace, α): σ(λ_i) on top, v̄_i/v̄_0 with α dashed below,
+    against the training iteration. Also used by domino_sweep_report.py."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [line for line in lines if line.get("weight_trace")]
-    if not runs:
-        raise SystemExit("no weight_trace in these results (runs made before the traces were recorded)")
-    figure, axes = plt.subplots(2, len(runs), figsize=(3.2 * len(runs), 5), sharex=True, sharey="row", squeeze=False)
-    for column, line in enumerate(runs):
-        for i, (weights, ratios) in enumerate(zip(zip(*line["weight_trace"]), zip(*line["ratio_trace"])), start=1):
+    figure, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 5), sharex=True, sharey="row", squeeze=False)
+    for column, (title, weight_trace, ratio_trace, alpha) in enumerate(panels):
+        for i, (weights, ratios) in enumerate(zip(zip(*weight_trace), zip(*ratio_trace)), start=1):
             axes[0][column].plot(weights, label=f"σ(λ_{i})")
             axes[1][column].plot(ratios, label=f"v̄_{i}/v̄_0")
-        axes[1][column].axhline(line["optimality_ratio"], color="k", linestyle="--", linewidth=0.8)
-        axes[0][column].set_title(f"{line['variant']} α={line['optimality_ratio']} seed {line['seed']}", fontsize=8)
+        axes[1][column].axhline(alpha, color="k", linestyle="--", linewidth=0.8)
+        axes[0][column].set_title(title, fontsize=8)
         axes[1][column].set_xlabel("iteration")
         axes[1][column].set_ylim(0, 1.1)
     axes[0][0].set_ylabel("σ(λ_i): weight of r_e")
@@ -215,6 +213,14 @@ def plot_traces(lines: list[dict], path: Path) -> None:
     axes[1][-1].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
+
+
+def plot_traces(lines: list[dict], path: Path) -> None:
+    runs = [line for line in lines if line.get("weight_trace")]
+    if not runs:
+        raise SystemExit("no weight_trace in these results (runs made before the traces were recorded)")
+    plot_multiplier_traces([(f"{line['variant']} α={line['optimality_ratio']} seed {line['seed']}", line["weight_trace"],
+                             line["ratio_trace"], line["optimality_ratio"]) for line in runs], path)
 
 
 def main() -> None:

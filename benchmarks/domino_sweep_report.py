@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from armillary.platform.trainable import trial_spec
@@ -108,25 +109,11 @@ def main() -> None:
 
 def plot(summaries: list[dict], path: Path) -> None:
     """Rows: σ(λ_i), then v̄_i/v̄_0 with α dashed; one column per trial."""
-    import matplotlib
+    sys.path.insert(0, str(Path(__file__).parent))
+    from domino_grid import plot_multiplier_traces
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(2, len(summaries), figsize=(2.6 * len(summaries), 4.5), sharex=True, sharey="row", squeeze=False)
-    for column, s in enumerate(summaries):
-        for i, (weights, ratios) in enumerate(zip(zip(*s["weight_trace"]), zip(*s["ratio_trace"])), start=1):
-            axes[0][column].plot(weights, label=f"σ(λ_{i})")
-            axes[1][column].plot(ratios, label=f"v̄_{i}/v̄_0")
-        axes[1][column].axhline(s["alpha"], color="k", linestyle="--", linewidth=0.8)
-        axes[0][column].set_title(f"α={s['alpha']} seed {s['seed']}", fontsize=8)
-        axes[1][column].set_ylim(0, 1.1)
-        axes[1][column].set_xlabel("iteration")
-    axes[0][0].set_ylabel("σ(λ_i)")
-    axes[1][0].set_ylabel("v̄_i / v̄_0")
-    axes[0][-1].legend(fontsize=6)
-    figure.tight_layout()
-    figure.savefig(path, dpi=70)
+    plot_multiplier_traces([(f"α={s['alpha']} seed {s['seed']}", s["weight_trace"], s["ratio_trace"], s["alpha"])
+                            for s in summaries], path)
 
 
 if __name__ == "__main__":
