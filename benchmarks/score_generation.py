@@ -5,8 +5,9 @@ the same model, the same left-padded prompts, the same max_new_tokens, both with
 
 Greedy decoding is the like-for-like case: both produce exactly the same tokens (checked), so tokens/s compare the
 same work. Sampling (temperature 1.0) is reported too; there each side counts the tokens it actually produced,
-since rows stop at <eos> at different steps. Each measurement is the median of --repeats runs, alternating the two
-paths so a noisy machine (this one is shared) slows both alike. The goal of issue #6: rollout ≥ 0.90 × generate.
+since rows stop at <eos> at different steps, and a batch runs until its longest row stops: each side's rate is its
+tokens over its time, both summed over --repeats calls (fresh seeds), alternating the two paths so a noisy machine
+(this one is shared) slows both alike. The goal of issue #6: rollout ≥ 0.90 × generate.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ def main(argv=None) -> int:
                    task.second_turn_prompt(p, solve(p.metadata["a"], p.metadata["b"])) for p in problems]
         ids, attention = _left_pad(_prompt_ids(tokenizer, prompts), tokenizer.pad_token_id, device)
 
+        calls = iter(range(10**9))
+
         def ours(greedy: bool):
+            # A fresh seed per call, like plain's unseeded sampling: a batch runs until its longest row stops, so one
+            # fixed seed would time one draw of that longest row over and over.
             out = generate(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, greedy=greedy, temperature=1.0,
-                           generator=torch.Generator(device=device).manual_seed(0))
+                           generator=torch.Generator(device=device).manual_seed(next(calls)))
             return out.token_ids, sum(len(t) for t in out.token_ids)
 
         def plain(greedy: bool):
@@ -77,18 +82,21 @@ def main(argv=None) -> int:
         for mode, greedy in (("greedy", True), ("sample T=1", False)):
             ours(greedy), plain(greedy)  # warm-up
             times = {"rollout": [], "generate": []}
-            tokens = {}
+            tokens = {"rollout": [], "generate": []}
             outputs = {}
             for _ in range(args.repeats):
                 for name, fn in (("rollout", ours), ("generate", plain)):
                     start = time.perf_counter()
                     token_ids, count = fn(greedy)  # ends in .tolist(): the device's work is done when it returns
                     times[name].append(time.perf_counter() - start)
-                    tokens[name], outputs[name] = count, token_ids
+                    tokens[name].append(count)
+                    outputs[name] = token_ids
             if greedy and outputs["rollout"] != outputs["generate"]:
                 raise SystemExit("greedy outputs differ between rollout.generate and model.generate: not the same work")
-            rate = {name: tokens[name] / statistics.median(times[name]) for name in times}
-            row = {"batch": batch, "mode": mode, "tokens_rollout": tokens["rollout"], "tokens_generate": tokens["generate"],
+            # tokens produced over time taken, both summed over the repeats (sampled calls differ in length)
+            rate = {name: sum(tokens[name]) / sum(times[name]) for name in times}
+            row = {"batch": batch, "mode": mode, "tokens_rollout": round(statistics.mean(tokens["rollout"])),
+                   "tokens_generate": round(statistics.mean(tokens["generate"])),
                    "tok_s_rollout": round(rate["rollout"]), "tok_s_generate": round(rate["generate"]),
                    "ratio": round(rate["rollout"] / rate["generate"], 3)}
             rows.append(row)
