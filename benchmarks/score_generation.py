@@ -13,6 +13,7 @@ tokens over its time, both summed over --repeats calls (fresh seeds), alternatin
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -57,13 +58,13 @@ def main(argv=None) -> int:
                    task.second_turn_prompt(p, solve(p.metadata["a"], p.metadata["b"])) for p in problems]
         ids, attention = _left_pad(_prompt_ids(tokenizer, prompts), tokenizer.pad_token_id, device)
 
-        calls = iter(range(10**9))
+        seeds = itertools.count()
 
         def ours(greedy: bool):
             # A fresh seed per call, like plain's unseeded sampling: a batch runs until its longest row stops, so one
             # fixed seed would time one draw of that longest row over and over.
             out = generate(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens, greedy=greedy, temperature=1.0,
-                           generator=torch.Generator(device=device).manual_seed(next(calls)))
+                           generator=torch.Generator(device=device).manual_seed(next(seeds)))
             return out.token_ids, sum(len(t) for t in out.token_ids)
 
         def plain(greedy: bool):
