@@ -20,6 +20,7 @@ Reported per variant (mean ± 95% t-interval over seeds):
     constraints met   fraction of policies i ≥ 1 with v̄_i / v̄_0 ≥ α − tolerance (--tolerance, default 0.05)
     met, 2nd-half mean the same for the mean of v̄_i / v̄_0 over the second half of the iterations (what a
                       primal-dual method guarantees: the average, not the last iterate)
+    dip last 25%      each policy's lowest v̄_i / v̄_0 over the last quarter: median (range) over all policies i ≥ 1
     σ(λ) inside       fraction of policies i ≥ 1 with 0.02 < σ(λ_i) < 0.98 at the end
     std σ(λ) last 25% std of σ(λ_i) over the last quarter of the iterations, mean over i ≥ 1 (0: settled)
     min ‖ψ_i − ψ_j‖   the smallest pairwise successor-feature distance (the learner's ψ: moving averages, or the
@@ -36,6 +37,7 @@ import concurrent.futures
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,6 +141,12 @@ def last_quarter_std(trace: list[list[float]]) -> list[float]:
     return stds
 
 
+def last_quarter_min(trace: list[list[float]]) -> list[float]:
+    """Per policy: the lowest value of a per-iteration trace over the last 25% of iterations."""
+    tail = trace[len(trace) - max(1, len(trace) // 4):]
+    return [min(column) for column in zip(*tail)]
+
+
 def second_half_mean(trace: list[list[float]]) -> list[float]:
     """Per policy: the mean of a per-iteration trace over the second half of the iterations."""
     tail = trace[len(trace) // 2:]
@@ -147,6 +155,9 @@ def second_half_mean(trace: list[list[float]]) -> list[float]:
 
 def mean_ci(values: list[float]) -> str:
     t95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "–"
     n = len(values)
     mean = sum(values) / n
     if n < 2:
@@ -155,30 +166,36 @@ def mean_ci(values: list[float]) -> str:
     return f"{mean:.3f} ± {t95.get(n, 1.96) * sd / math.sqrt(n):.3f}"
 
 
+def median_range(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})" if values else "–"
+
+
 def table(lines: list[dict], tolerance: float) -> str:
-    rows = ["| variant | α | seeds | constraints met | met, 2nd-half mean | σ(λ) inside (0,1) | std σ(λ) last 25% | min ‖ψ_i − ψ_j‖ | greedy min ‖ψ_i − ψ_j‖ | distinct goals | v̄ mean | v̄_0 | steps/s | wall s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    """Lines from this script's runs, or from domino_sweep_report.py --json (a Tune run: variant domino, "alpha")."""
+    rows = ["| variant | α | seeds | constraints met | met, 2nd-half mean | dip last 25% | σ(λ) inside (0,1) | std σ(λ) last 25% | min ‖ψ_i − ψ_j‖ | greedy min ‖ψ_i − ψ_j‖ | distinct goals | v̄ mean | v̄_0 | steps/s | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for line in lines:
-        groups.setdefault((line["variant"], line.get("optimality_ratio")), []).append(line)
+        groups.setdefault((line.get("variant", "domino"), line.get("optimality_ratio", line.get("alpha"))), []).append(line)
     for (variant, alpha), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or 0)):
         if variant == "ppo":
-            rows.append(f"| ppo | – | {len(group)} | – | – | – | – | – | – | – | – | – | {mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |")
+            rows.append(f"| ppo | – | {len(group)} | – | – | – | – | – | – | – | – | – | – | {mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |")
             continue
         met = [sum(r >= alpha - tolerance for r in g["value_ratio"]) / len(g["value_ratio"]) for g in group]
         met_mean = [sum(r >= alpha - tolerance for r in second_half_mean(g["ratio_trace"])) / len(g["value_ratio"])
                     for g in group if g.get("ratio_trace")]
+        dips = [d for g in group if g.get("ratio_trace") for d in last_quarter_min(g["ratio_trace"])]
         inside = [sum(0.02 < w < 0.98 for w in g["extrinsic_weight"]) / len(g["extrinsic_weight"]) for g in group]
         inside_text = mean_ci(inside) if variant == "domino" else "– (fixed)"
         stds = [sum(g["weight_std_last_quarter"]) / len(g["weight_std_last_quarter"]) for g in group if g.get("weight_std_last_quarter")]
         std_text = mean_ci(stds) if variant == "domino" and stds else "–"
         rows.append(
-            f"| {variant} | {alpha} | {len(group)} | {mean_ci(met)} | {mean_ci(met_mean) if met_mean else '–'} | {inside_text} | {std_text} | "
+            f"| {variant} | {alpha} | {len(group)} | {mean_ci(met)} | {mean_ci(met_mean)} | {median_range(dips)} | {inside_text} | {std_text} | "
             f"{mean_ci([g['min_pairwise_sf_distance'] for g in group])} | "
-            f"{mean_ci(greedy) if (greedy := [g['greedy_min_pairwise_sf_distance'] for g in group if 'greedy_min_pairwise_sf_distance' in g]) else '–'} | "
+            f"{mean_ci([g.get('greedy_min_pairwise_sf_distance') for g in group])} | "
             f"{mean_ci([len({x for x in g['main_goals'] if x >= 0}) for g in group])} | "
             f"{mean_ci([sum(g['value']) / len(g['value']) for g in group])} | {mean_ci([g['value'][0] for g in group])} | "
-            f"{mean_ci([g['steps_per_s'] for g in group])} | {mean_ci([g['wall_s'] for g in group])} |"
+            f"{mean_ci([g.get('steps_per_s') for g in group])} | {mean_ci([g.get('wall_s') for g in group])} |"
         )
     return "\n".join(rows) + "\n"
 
@@ -242,14 +259,16 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.05, help="constraint met when v̄_i/v̄_0 ≥ α − tolerance")
     parser.add_argument("--set", nargs="*", default=[], dest="extra", help="extra spec overrides, e.g. algorithm.config.lr=1e-3")
     parser.add_argument("--out", type=Path, default=Path("runs/domino_grid"))
-    parser.add_argument("--report", action="store_true", help="only print the table of --out/results.jsonl")
+    parser.add_argument("--report", nargs="*", type=Path, metavar="RESULTS",
+                        help="only print the table of these results files (default --out/results.jsonl)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one process each)")
     parser.add_argument("--plot", type=Path, help="with --report: save the σ(λ_i) and v̄_i/v̄_0 curves of every run here (PNG)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.report:
-        lines = [json.loads(line) for line in (args.out / "results.jsonl").read_text().splitlines() if line.strip()]
+    if args.report is not None:
+        lines = [json.loads(line) for path in (args.report or [args.out / "results.jsonl"])
+                 for line in path.read_text().splitlines() if line.strip()]
         print(table(lines, args.tolerance))
         if args.alphas:
             print(constraints_per_alpha(lines, args.alphas, args.tolerance))

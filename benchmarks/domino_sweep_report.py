@@ -17,31 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from armillary.platform.trainable import trial_spec
 
-T95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
-
-
-def mean_ci(values: list[float]) -> str:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return "–"
-    n, mean = len(values), sum(values) / len(values)
-    if n < 2:
-        return f"{mean:.3f}"
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return f"{mean:.3f} ± {T95.get(n, 1.96) * sd / math.sqrt(n):.3f}"
-
-
-def last_quarter_std(column: list[float]) -> float:
-    tail = column[len(column) - max(1, len(column) // 4):]
-    mean = sum(tail) / len(tail)
-    return math.sqrt(sum((x - mean) ** 2 for x in tail) / len(tail))
-
+sys.path.insert(0, str(Path(__file__).parent))
+from domino_grid import last_quarter_std, mean_ci, plot_multiplier_traces  # noqa: E402  (a sibling script)
 
 def trial_summary(trial: Path, tolerance: float) -> dict | None:
     lines = [json.loads(line) for line in (trial / "result.json").read_text().splitlines() if line.strip()]
@@ -54,17 +36,18 @@ def trial_summary(trial: Path, tolerance: float) -> dict | None:
     last = lines[-1]
     ratios = [last[f"domino/value_ratio/{i}"] for i in range(1, n)]
     weights = {i: [line[f"domino/lagrange/{i}"] for line in lines if f"domino/lagrange/{i}" in line] for i in range(1, n)}
+    weight_trace = [list(column) for column in zip(*(weights[i] for i in range(1, n)))]
     values = [last[f"domino/value/{i}"] for i in range(n)]
     ratio_trace = [[line[f"domino/value_ratio/{i}"] for i in range(1, n)] for line in lines if "domino/value_ratio/1" in line]
     summary = {
         "trial": trial.name, "alpha": alpha, "seed": params["seed"], "iterations": len(lines),
         "env_steps": last.get("num_env_steps_sampled_lifetime"), "value_ratio": ratios, "value": values,
         "extrinsic_weight": [weights[i][-1] for i in range(1, n)],
-        "weight_std_last_quarter": [last_quarter_std(weights[i]) for i in range(1, n)],
+        "weight_std_last_quarter": last_quarter_std(weight_trace),
         "constraints_met": sum(r >= alpha - tolerance for r in ratios) / len(ratios),
         "min_pairwise_sf_distance": last["domino/min_pairwise_sf_distance"],
         "episode_return_mean": last.get("env_runners/episode_return_mean"),
-        "weight_trace": [list(column) for column in zip(*(weights[i] for i in range(1, n)))], "ratio_trace": ratio_trace,
+        "weight_trace": weight_trace, "ratio_trace": ratio_trace,
     }
     policies = trial / "export" / "figures" / "domino_policies.json"
     if policies.exists():
@@ -109,8 +92,6 @@ def main() -> None:
 
 def plot(summaries: list[dict], path: Path) -> None:
     """Rows: σ(λ_i), then v̄_i/v̄_0 with α dashed; one column per trial."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from domino_grid import plot_multiplier_traces
 
     plot_multiplier_traces([(f"α={s['alpha']} seed {s['seed']}", s["weight_trace"], s["ratio_trace"], s["alpha"])
                             for s in summaries], path)

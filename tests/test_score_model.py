@@ -84,12 +84,18 @@ def test_sampling_is_reproducible_with_a_generator(saved):
         generate(model, tokenizer, prompts, max_new_tokens=8, temperature=0.0)
 
 
-def test_two_turn_episode_shapes_and_learner_tensors(saved):
+def _sampled_episodes(saved, num_problems: int, group_size: int, max_new_tokens: int):
+    """Two-turn episodes of the saved tiny model on 2–3 digit training problems (seed 0)."""
     model, tokenizer, _ = saved
     task = ArithmeticTask(min_digits=2, max_digits=3)
-    problems = task.problems("train", 3)
-    batch = run_episodes(model, tokenizer, task, problems, group_size=2, max_new_tokens=10,
+    problems = task.problems("train", num_problems)
+    batch = run_episodes(model, tokenizer, task, problems, group_size=group_size, max_new_tokens=max_new_tokens,
                          generator=torch.Generator().manual_seed(0))
+    return model, tokenizer, task, problems, batch
+
+
+def test_two_turn_episode_shapes_and_learner_tensors(saved):
+    model, tokenizer, task, _, batch = _sampled_episodes(saved, num_problems=3, group_size=2, max_new_tokens=10)
     assert len(batch.problems) == 6 and batch.problems[0] == batch.problems[1] != batch.problems[2]
     assert len(batch.correct_turn1) == len(batch.correct_turn2) == 6
     for prompt, problem, y1 in zip(batch.second_prompts, batch.problems, batch.first.texts):
@@ -108,11 +114,7 @@ def test_two_turn_episode_shapes_and_learner_tensors(saved):
 
 
 def test_pair_sft_rows_hold_a_wrong_attempt_in_context_and_a_right_sibling_as_response(saved):
-    model, tokenizer, _ = saved
-    task = ArithmeticTask(min_digits=2, max_digits=3)
-    problems = task.problems("train", 4)
-    batch = run_episodes(model, tokenizer, task, problems, group_size=3, max_new_tokens=14,
-                         generator=torch.Generator().manual_seed(0))
+    model, tokenizer, task, problems, batch = _sampled_episodes(saved, num_problems=4, group_size=3, max_new_tokens=14)
     # Make the pairing certain whatever the untrained model wrote: in each group, row 0 right, rows 1-2 wrong.
     right = [task.reference_solution(p) for p in problems]
     texts, ids = list(batch.first.texts), list(batch.first.token_ids)
