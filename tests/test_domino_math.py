@@ -178,6 +178,36 @@ def test_pi_multiplier_step_by_hand():
         losses.pi_multiplier_step(integral, violation, 0.5, 2.0, 0.0)
 
 
+def test_pi_derivative_term_reacts_to_a_worsening_violation_only():
+    integral = torch.tensor([0.0, 1.0, 1.0])
+    previous = torch.tensor([0.0, -0.1, 0.3])
+    violation = torch.tensor([0.0, 0.1, 0.1])  # policy 1's violation grew by 0.2, policy 2's shrank by 0.2
+    lagrange, new_integral = losses.pi_multiplier_step(integral, violation, 0.5, 2.0, 5.0, derivative_gain=10.0,
+                                                       previous_violation=previous)
+    # I = 1 + 0.05; λ_1 = 1.05 + 0.2 + 10·0.2; λ_2 = 1.05 + 0.2 (no derivative term while the violation shrinks)
+    assert torch.allclose(new_integral, torch.tensor([0.0, 1.05, 1.05]))
+    assert torch.allclose(lagrange, torch.tensor([0.0, 3.25, 1.25]))
+    without, _ = losses.pi_multiplier_step(integral, violation, 0.5, 2.0, 5.0)
+    assert torch.allclose(without, torch.tensor([0.0, 1.25, 1.25]))
+    with pytest.raises(ValueError, match="previous"):
+        losses.pi_multiplier_step(integral, violation, 0.5, 2.0, 5.0, derivative_gain=1.0)
+
+
+def test_domino_state_keeps_the_previous_violation_for_the_derivative_term():
+    settings = DominoSettings(num_policies=2, feature_dim=1, multiplier_optimizer="pi", multiplier_lr=0.1,
+                              multiplier_proportional=0.0, multiplier_derivative=10.0, value_decay=0.0)
+    state = DominoState(settings)
+    state.observe(torch.zeros(2, 1), torch.tensor([1.0, 0.9]), torch.tensor([0, 1]))
+    state.update_multipliers()  # first update: no previous violation, so no derivative term (e = 0)
+    assert torch.allclose(state.lagrange, torch.zeros(2)) and "previous_violation" in state.state_dict()
+    state.observe(torch.zeros(2, 1), torch.tensor([1.0, 0.7]), torch.tensor([0, 1]))
+    state.update_multipliers()  # e: 0 → 0.2; I = 0.02; λ = 0.02 + 10 · 0.2
+    assert torch.allclose(state.lagrange[1], torch.tensor(2.02))
+    restored = DominoState(settings)
+    restored.load_state_dict(state.state_dict())
+    assert torch.allclose(restored.previous_violation, torch.tensor([0.0, 0.2]))
+
+
 def test_domino_state_pi_update_keeps_its_integral_as_a_buffer():
     settings = DominoSettings(num_policies=3, feature_dim=1, multiplier_optimizer="pi", multiplier_lr=0.5,
                               multiplier_proportional=2.0, initial_lagrange=0.25)
@@ -237,7 +267,7 @@ def test_pi_multipliers_settle_where_the_integrator_swings(dead_time, lag):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("multiplier_bound", 0.0), ("multiplier_proportional", -1.0), ("multiplier_optimizer", "pid"), ("optimality_ratio", 1.5), ("optimality_ratio", 0.0), ("target_distance", 0.0), ("sf_decay", 1.0), ("value_decay", -0.1),
+    [("multiplier_bound", 0.0), ("multiplier_proportional", -1.0), ("multiplier_derivative", -1.0), ("multiplier_optimizer", "pid"), ("optimality_ratio", 1.5), ("optimality_ratio", 0.0), ("target_distance", 0.0), ("sf_decay", 1.0), ("value_decay", -0.1),
      ("num_policies", 1), ("multiplier_lr", 0.0), ("mixing", "sum"), ("diversity", "gravity"), ("diversity_scale", 0.0)],
 )
 def test_bad_hyperparameters_are_rejected_naming_the_field(field, value):

@@ -408,6 +408,27 @@ def test_ppo_learns_cartpole_through_the_lean_path(local_ray):
     assert max(returns[-3:]) > 100, returns
 
 
+def test_lr_schedule_is_followed_by_the_lean_update(local_ray):
+    """lr_schedule interpolates linearly in env steps sampled and stays at its last value; the lean path runs it."""
+    spec = load_spec("ppo/cartpole", ["algorithm.config.train_batch_size=256", "algorithm.config.minibatch_size=64",
+                                      "algorithm.config.num_epochs=1", "algorithm.config.lr_schedule=[[0,0.001],[512,0.0001]]"])
+    algo = build_algorithm_config(spec, seed=0).build_algo()
+    try:
+        learner = algo.learner_group._learner
+        assert learner.lean_path_applies()
+        seen = []
+        for _ in range(3):
+            steps = algo.train()["num_env_steps_sampled_lifetime"]
+            (optimizer,) = learner.get_optimizers_for_module(MODULE)
+            seen.append((steps, optimizer[1].param_groups[0]["lr"]))
+        assert learner.num_lean_updates == 3
+    finally:
+        algo.stop()
+    for steps, lr in seen:
+        assert lr == pytest.approx(float(np.interp(steps, [0, 512], [1e-3, 1e-4]))), seen
+    assert seen[-1][1] == pytest.approx(1e-4) and seen[0][1] > 2e-4, seen
+
+
 @pytest.mark.parametrize("num_learners", [1, 2])
 def test_remote_learners(local_ray, num_learners):
     """One remote learner runs the lean update in its actor; two (DDP) hand over to RLlib's update. Both train."""

@@ -66,6 +66,10 @@ class DominoHyperparameters(PPOHyperparameters):
         0.0, ge=0, description="K_P: proportional gain of the 'pi' multiplier update (0: pure integral, i.e. dual "
         "ascent on the normalised violation). Unused by 'adam' and 'sgd'.",
     )
+    multiplier_derivative: float = Field(
+        0.0, ge=0, description="K_D: one-sided derivative gain of the 'pi' update, λ_i += K_D (e_i − e_i,prev)⁺ "
+        "(Stooke et al. 2020; 0: off). Unused by 'adam' and 'sgd'.",
+    )
     multiplier_bound: float = Field(
         5.0, gt=0, le=20, description="Λ: the 'pi' update keeps λ_i and its integral in [−Λ, Λ] (anti-windup; 5 "
         "keeps σ(λ_i) in [0.007, 0.993]). Unused by 'adam' and 'sgd'.",

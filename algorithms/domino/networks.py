@@ -29,6 +29,7 @@ class DominoSettings:
     multiplier_lr: float = 0.01
     multiplier_optimizer: str = "adam"
     multiplier_proportional: float = 0.0
+    multiplier_derivative: float = 0.0
     multiplier_bound: float = 5.0
     initial_lagrange: float = 0.0
     mixing: str = "lagrange"
@@ -81,6 +82,8 @@ class DominoState(nn.Module):
         self.register_buffer("lagrange", torch.full((n,), float(settings.initial_lagrange)))  # λ_i (λ_0 unused)
         # the integral term of the "pi" update (λ = I + K_P e); unused by "adam" and "sgd"
         self.register_buffer("lagrange_integral", torch.full((n,), float(settings.initial_lagrange)))
+        # the normalised violation of the last "pi" update, for its derivative term (NaN: no update yet)
+        self.register_buffer("previous_violation", torch.full((n,), float("nan")))
         self.register_buffer("adam_first", torch.zeros(n))
         self.register_buffer("adam_second", torch.zeros(n))
         self.register_buffer("adam_step", torch.zeros(()))
@@ -140,11 +143,14 @@ class DominoState(nn.Module):
         if self.settings.multiplier_optimizer == "pi":
             s = self.settings
             violation = losses.normalised_violation(self.value, s.optimality_ratio)
+            previous = torch.where(self.previous_violation.isnan(), violation, self.previous_violation)
             lagrange, integral = losses.pi_multiplier_step(
-                self.lagrange_integral, violation, s.multiplier_lr, s.multiplier_proportional, s.multiplier_bound
+                self.lagrange_integral, violation, s.multiplier_lr, s.multiplier_proportional, s.multiplier_bound,
+                s.multiplier_derivative, previous,
             )
             self.lagrange.copy_(lagrange)
             self.lagrange_integral.copy_(integral)
+            self.previous_violation.copy_(violation)
             self.adam_step.add_(1)  # counts multiplier updates whatever the optimizer
             return
         gradient = losses.lagrange_gradient(self.lagrange, self.value, self.settings.optimality_ratio)

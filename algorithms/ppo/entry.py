@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from armillary.algorithms.registry import AlgorithmEntry, Hyperparameters, register, split_batch
 
 
 class PPOHyperparameters(Hyperparameters):
     lr: float = Field(3e-4, gt=0, description="Adam learning rate.")
+    lr_schedule: list[tuple[int, float]] | None = Field(
+        None,
+        description="Piecewise-linear learning rate over env steps sampled, [[0, lr_0], [steps_1, lr_1], …] "
+        "(RLlib's format; constant after the last point). Replaces lr when given.",
+    )
     gamma: float = Field(0.99, gt=0, le=1, description="Discount factor γ.")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE λ.")
     clip_param: float = Field(0.2, gt=0, description="PPO ratio clip ε.")
@@ -25,6 +30,20 @@ class PPOHyperparameters(Hyperparameters):
     hidden_sizes: list[int] = Field(default_factory=lambda: [64, 64], min_length=1, description="MLP head layer widths.")
     activation: Literal["tanh", "relu"] = "tanh"
 
+    @field_validator("lr_schedule")
+    @classmethod
+    def _schedule_is_piecewise_linear(cls, schedule):
+        if schedule is None:
+            return schedule
+        steps = [step for step, _ in schedule]
+        if not schedule or steps[0] != 0:
+            raise ValueError("must start with a point at env step 0, e.g. [[0, 1e-3], [400000, 1e-4]]")
+        if any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+            raise ValueError(f"env steps must increase strictly, got {steps}")
+        if any(lr <= 0 for _, lr in schedule):
+            raise ValueError(f"every learning rate must be > 0, got {[lr for _, lr in schedule]}")
+        return schedule
+
 
 def _config_class():
     # RLlib's PPOConfig whose default learner and env runner do the same work with less per-minibatch and
@@ -36,7 +55,7 @@ def _config_class():
 
 def apply(config, hp: PPOHyperparameters, env_entry, num_learners: int):
     config.training(
-        lr=hp.lr,
+        lr=[list(point) for point in hp.lr_schedule] if hp.lr_schedule else hp.lr,
         gamma=hp.gamma,
         lambda_=hp.gae_lambda,
         clip_param=hp.clip_param,

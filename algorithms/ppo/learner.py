@@ -109,6 +109,13 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         optimizer = torch.optim.Adam(params, foreach=True)
         self.register_optimizer(module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr)
 
+    @staticmethod
+    def _set_optimizer_lr(optimizer, lr) -> None:
+        # RLlib's lr schedule hands over a 0-d tensor, which the multi-tensor Adam refuses (it takes a tensor lr
+        # only with capturable=True); a Python float is the same step.
+        for group in optimizer.param_groups:
+            group["lr"] = float(lr)
+
     def lean_path_applies(self) -> bool:
         """Whether this learner's set-up is one the lean loop covers; otherwise RLlib's own update runs."""
         config = self.config
