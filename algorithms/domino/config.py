@@ -51,6 +51,11 @@ class DominoHyperparameters(PPOHyperparameters):
     )
     # --- constraint v_i ≥ α v_0 -----------------------------------------------------------------------------
     optimality_ratio: float = Field(0.9, gt=0, le=1, description="α: each policy i ≥ 1 must keep v_i ≥ α v_0 (paper: 0.9).")
+    target_margin: float = Field(
+        0.0, ge=0, lt=1, description="δ: the multipliers aim at v̄_i/v̄_0 = min(α + δ, 1) instead of α, so that the "
+        "policies' fluctuation around the target stays above α (constraint tightening); the logged margins and 'met' "
+        "still use α.",
+    )
     value_decay: float = Field(0.9, ge=0, lt=1, description="Decay of the moving average v̄_i of r_e per step (paper ≈ 0.9).")
     multiplier_lr: float = Field(
         0.01, gt=0, description="Learning rate of the multipliers λ_i (one step per training iteration); for 'pi' the "
@@ -65,10 +70,6 @@ class DominoHyperparameters(PPOHyperparameters):
     multiplier_proportional: float = Field(
         0.0, ge=0, description="K_P: proportional gain of the 'pi' multiplier update (0: pure integral, i.e. dual "
         "ascent on the normalised violation). Unused by 'adam' and 'sgd'.",
-    )
-    multiplier_derivative: float = Field(
-        0.0, ge=0, description="K_D: one-sided derivative gain of the 'pi' update, λ_i += K_D (e_i − e_i,prev)⁺ "
-        "(Stooke et al. 2020; 0: off). Unused by 'adam' and 'sgd'.",
     )
     multiplier_bound: float = Field(
         5.0, gt=0, le=20, description="Λ: the 'pi' update keeps λ_i and its integral in [−Λ, Λ] (anti-windup; 5 "

@@ -20,10 +20,10 @@ def _config_class():
 def settings_from(hp: DominoHyperparameters, feature_dim: int) -> dict:
     """The DominoSettings fields (networks.py) from the hyperparameters."""
     return {
-        "num_policies": hp.num_policies, "feature_dim": feature_dim, "optimality_ratio": hp.optimality_ratio,
+        "num_policies": hp.num_policies, "feature_dim": feature_dim, "optimality_ratio": hp.optimality_ratio, "target_margin": hp.target_margin,
         "target_distance": hp.target_distance, "diversity": hp.diversity, "diversity_scale": hp.diversity_scale, "sf_decay": hp.sf_decay,
         "value_decay": hp.value_decay, "multiplier_lr": hp.multiplier_lr, "multiplier_optimizer": hp.multiplier_optimizer,
-        "multiplier_proportional": hp.multiplier_proportional, "multiplier_derivative": hp.multiplier_derivative, "multiplier_bound": hp.multiplier_bound, "initial_lagrange": hp.initial_lagrange,
+        "multiplier_proportional": hp.multiplier_proportional, "multiplier_bound": hp.multiplier_bound, "initial_lagrange": hp.initial_lagrange,
         "mixing": hp.mixing, "extrinsic_weight": hp.extrinsic_weight, "diversity_weight": hp.diversity_weight,
         "successor_features": hp.successor_features, "sf_discount": hp.sf_discount, "sf_hidden_sizes": list(hp.sf_hidden_sizes),
     }

@@ -162,7 +162,6 @@ def normalised_violation(value: torch.Tensor, optimality_ratio: float, limit: fl
 
 def pi_multiplier_step(
     integral: torch.Tensor, violation: torch.Tensor, integral_gain: float, proportional_gain: float, bound: float,
-    derivative_gain: float = 0.0, previous_violation: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A proportional-integral update of the multipliers on the normalised violation e (Stooke, Achiam & Abbeel
     2020, "Responsive Safety in RL by PID Lagrangian Methods", applied to DOMiNO's λ):
@@ -176,20 +175,12 @@ def pi_multiplier_step(
     0 its steps shrink (σ' ≈ σ), so a violated policy waits long for its weight to come back (windup). Here
     the integral moves at K_I e whatever σ(λ_i) is, the bound Λ stops it from winding up, and the
     proportional term gives an immediate, bounded answer to a violation that vanishes as soon as the violation
-    does (the damping). Returns (λ, I), new tensors; λ = I + K_P e, so λ_0 stays at I_0 (e_0 = 0).
-
-    With derivative_gain K_D > 0 and the previous iteration's e, Stooke et al.'s one-sided derivative term is added:
-    λ_i = clip(I_i + K_P e_i + K_D (e_i − e_i,prev)⁺): weight moves back to r_e while v̄_i/v̄_0 is falling, before the
-    violation itself is large (only worsening counts, so recovering from a violation is not slowed down)."""
+    does (the damping). Returns (λ, I), new tensors; λ = I + K_P e, so λ_0 stays at I_0 (e_0 = 0)."""
     if bound <= 0:
         raise ValueError(f"multiplier bound Λ must be > 0, got {bound}")
     integral = (integral + integral_gain * violation).clamp(-bound, bound)
-    lagrange = integral + proportional_gain * violation
-    if derivative_gain:
-        if previous_violation is None:
-            raise ValueError("a derivative gain needs the previous iteration's violation")
-        lagrange = lagrange + derivative_gain * (violation - previous_violation).clamp(min=0.0)
-    return lagrange.clamp(-bound, bound), integral
+    lagrange = (integral + proportional_gain * violation).clamp(-bound, bound)
+    return lagrange, integral
 
 
 def adam_step(

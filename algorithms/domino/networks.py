@@ -22,6 +22,7 @@ class DominoSettings:
     num_policies: int
     feature_dim: int
     optimality_ratio: float = 0.9
+    target_margin: float = 0.0
     target_distance: float = 1.0
     diversity: str = "vdw"
     sf_decay: float = 0.99
@@ -29,7 +30,6 @@ class DominoSettings:
     multiplier_lr: float = 0.01
     multiplier_optimizer: str = "adam"
     multiplier_proportional: float = 0.0
-    multiplier_derivative: float = 0.0
     multiplier_bound: float = 5.0
     initial_lagrange: float = 0.0
     mixing: str = "lagrange"
@@ -39,6 +39,11 @@ class DominoSettings:
     successor_features: str = "moving_average"
     sf_discount: float = 0.9
     sf_hidden_sizes: tuple[int, ...] = (64, 64)
+
+    @property
+    def target_ratio(self) -> float:
+        """The ratio v̄_i/v̄_0 the multipliers aim at: α tightened by δ, capped at 1 (no policy beats policy 0 for long)."""
+        return min(self.optimality_ratio + self.target_margin, 1.0)
 
 
 class SuccessorFeatureNetwork(nn.Module):
@@ -82,8 +87,6 @@ class DominoState(nn.Module):
         self.register_buffer("lagrange", torch.full((n,), float(settings.initial_lagrange)))  # λ_i (λ_0 unused)
         # the integral term of the "pi" update (λ = I + K_P e); unused by "adam" and "sgd"
         self.register_buffer("lagrange_integral", torch.full((n,), float(settings.initial_lagrange)))
-        # the normalised violation of the last "pi" update, for its derivative term (NaN: no update yet)
-        self.register_buffer("previous_violation", torch.full((n,), float("nan")))
         self.register_buffer("adam_first", torch.zeros(n))
         self.register_buffer("adam_second", torch.zeros(n))
         self.register_buffer("adam_step", torch.zeros(()))
@@ -142,18 +145,15 @@ class DominoState(nn.Module):
             return
         if self.settings.multiplier_optimizer == "pi":
             s = self.settings
-            violation = losses.normalised_violation(self.value, s.optimality_ratio)
-            previous = torch.where(self.previous_violation.isnan(), violation, self.previous_violation)
+            violation = losses.normalised_violation(self.value, s.target_ratio)
             lagrange, integral = losses.pi_multiplier_step(
-                self.lagrange_integral, violation, s.multiplier_lr, s.multiplier_proportional, s.multiplier_bound,
-                s.multiplier_derivative, previous,
+                self.lagrange_integral, violation, s.multiplier_lr, s.multiplier_proportional, s.multiplier_bound
             )
             self.lagrange.copy_(lagrange)
             self.lagrange_integral.copy_(integral)
-            self.previous_violation.copy_(violation)
             self.adam_step.add_(1)  # counts multiplier updates whatever the optimizer
             return
-        gradient = losses.lagrange_gradient(self.lagrange, self.value, self.settings.optimality_ratio)
+        gradient = losses.lagrange_gradient(self.lagrange, self.value, self.settings.target_ratio)
         if self.settings.multiplier_optimizer == "sgd":
             # On the loss divided by |v̄_0| (the same constraint, v̄_i/v̄_0 ≥ α), so the learning rate does not
             # depend on the scale of the extrinsic reward.
