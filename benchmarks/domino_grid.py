@@ -12,7 +12,7 @@ Variants (same env, PPO settings and env-step budget, from the presets through t
     fixed-mix     preset domino/grid-fixed-mix (½ r_e + ½ r_d for i ≥ 1)
     ppo           plain PPO on the same env and PPO settings, one policy (for the throughput ratio)
 Each (variant, α, seed) runs in its own process (OMP_NUM_THREADS=1, sampling in-process; --parallel N at a
-time). Per iteration: σ(λ_i) and v̄_i/v̄_0 (weight_trace, ratio_trace). At the end: the learner's moving averages
+time). Per iteration: σ(λ_i) and v̄_i/v̄_0 (weight_trace, ratio_trace), ‖ψ_i − ψ_j*‖ (nearest_trace). At the end: the learner's moving averages
 (ψ, v̄, σ(λ)) and greedy rollouts of every policy (which corner each one goes to).
 Writes results.jsonl and table.md into --out. Not part of the test suite.
 
@@ -89,6 +89,7 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
     started, sampled, iterations = time.time(), 0, 0
     weight_trace, ratio_trace = [], []  # per iteration: σ(λ_i) and v̄_i/v̄_0 for i ≥ 1 (the settling figures)
     gap_trace = []  # successor_features="network": ‖ψ_i(head) − batch mean of φ‖ per iteration
+    nearest_trace = []  # per iteration: ‖ψ_i − ψ_j*‖ of every policy (VdW holds it near ℓ0, repulsion pushes it up)
     while sampled < steps:
         result = algo.train()
         sampled = int(result["env_runners"]["num_env_steps_sampled_lifetime"])
@@ -99,6 +100,8 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
             ratio_trace.append([round(float(figures["value_ratio"][str(i)]), 4) for i in range(1, num_policies)])
         if "sf_network_gap" in figures:
             gap_trace.append(round(float(figures["sf_network_gap"]), 4))
+        if "nearest_sf_distance" in figures:
+            nearest_trace.append([round(float(figures["nearest_sf_distance"][str(i)]), 4) for i in range(num_policies)])
     wall = time.time() - started
     line = {"variant": variant, "alpha": alpha, "seed": seed, "env_steps": sampled, "iterations": iterations,
             "wall_s": round(wall, 1), "steps_per_s": round(sampled / wall, 1),
@@ -120,7 +123,7 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
             "nearest_sf_distance": losses.nearest_neighbours(psi)[1].tolist(),
             "main_goals": [r.summary().get("main_goal", -1) for r in rollouts],
             "greedy_return": [r.summary()["return_mean"] for r in rollouts],
-            "weight_trace": weight_trace, "ratio_trace": ratio_trace,
+            "weight_trace": weight_trace, "ratio_trace": ratio_trace, "nearest_trace": nearest_trace,
             "weight_std_last_quarter": last_quarter_std(weight_trace),
         })
     algo.stop()
