@@ -9,7 +9,7 @@ from armillary.platform.presets import register
 # (K_I = 0.1, K_P = 2, |λ| ≤ 5) instead of the gradient step, whose σ(λ) swung with a period of ~100–150
 # iterations because the policies answer a weight change only tens of iterations later (README, "Multiplier
 # dynamics"; the gains come from the closed-loop model in tests/test_domino_math.py).
-# Last iterate (README, "α ≤ 0.7: the last iterate"): entropy 0.03 (was 0.01) makes each policy's answer to σ(λ) a
+# Last iterate (README, "The last iterate"): entropy 0.03 (was 0.01) makes each policy's answer to σ(λ) a
 # graded one, so the policies settle around the target instead of swinging between the goals and r_d; the
 # multipliers aim 0.05 above α (target_margin), the size of that remaining fluctuation, so it stays above α − 0.05.
 GRID = {
