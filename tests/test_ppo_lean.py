@@ -429,6 +429,24 @@ def test_lr_schedule_is_followed_by_the_lean_update(local_ray):
     assert seen[-1][1] == pytest.approx(1e-4) and seen[0][1] > 2e-4, seen
 
 
+@pytest.mark.parametrize("learner", ["ppo", "skills", "domino"])
+def test_learners_take_a_scheduled_lr_into_a_multi_tensor_adam(learner):
+    """RLlib's schedule sets the lr as a 0-d tensor; multi-tensor Adam (ours, and torch's default on GPUs) refuses
+    one unless capturable. Every PPO-based learner of ours hands it a float instead, and the step is the same."""
+    from armillary.algorithms.domino.learner import DominoPPOLearner
+    from armillary.algorithms.ppo.learner import LeanPPOTorchLearner
+    from armillary.algorithms.skills.learner import SkillPPOLearner
+
+    cls = {"ppo": LeanPPOTorchLearner, "skills": SkillPPOLearner, "domino": DominoPPOLearner}[learner]
+    weights = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.Adam([weights], lr=1.0, foreach=True)
+    cls._set_optimizer_lr(optimizer, torch.tensor(1e-2))
+    weights.grad = torch.ones(3)
+    optimizer.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
+    assert torch.allclose(weights.detach(), torch.full((3,), 1.0 - 1e-2))
+
+
 @pytest.mark.parametrize("num_learners", [1, 2])
 def test_remote_learners(local_ray, num_learners):
     """One remote learner runs the lean update in its actor; two (DDP) hand over to RLlib's update. Both train."""

@@ -17,11 +17,14 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from armillary.algorithms.domino import losses
 from armillary.algorithms.domino.connectors import DominoRewardConnector
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID, SF_MASK, SF_NEXT_PHI, SF_TERMINATED
+from armillary.algorithms.ppo.learner import set_learning_rate
 from armillary.algorithms.skills.connectors import TwoStreamAdvantages
 from armillary.algorithms.skills.learner import two_value_heads_ppo_loss
 
 
 class DominoPPOLearner(PPOTorchLearner):
+    _set_optimizer_lr = staticmethod(set_learning_rate)  # lr_schedule on a GPU (algorithms/ppo/learner.py)
+
     def build(self) -> None:
         super().build()
         if self.config.add_default_connectors_to_learner_pipeline:

@@ -95,6 +95,13 @@ def ppo_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_cl
     return total, stats
 
 
+def set_learning_rate(optimizer, lr) -> None:
+    """The learners' `_set_optimizer_lr`: RLlib's lr schedule hands over a 0-d tensor, which the multi-tensor Adam
+    (ours on every device, torch's default on GPUs) refuses unless capturable=True; a Python float is the same step."""
+    for group in optimizer.param_groups:
+        group["lr"] = float(lr)
+
+
 class LeanPPOTorchLearner(PPOTorchLearner):
     """RLlib's PPOTorchLearner whose `update` runs the epochs x minibatches in one tight loop (see module doc)."""
 
@@ -109,12 +116,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         optimizer = torch.optim.Adam(params, foreach=True)
         self.register_optimizer(module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr)
 
-    @staticmethod
-    def _set_optimizer_lr(optimizer, lr) -> None:
-        # RLlib's lr schedule hands over a 0-d tensor, which the multi-tensor Adam refuses (it takes a tensor lr
-        # only with capturable=True); a Python float is the same step.
-        for group in optimizer.param_groups:
-            group["lr"] = float(lr)
+    _set_optimizer_lr = staticmethod(set_learning_rate)
 
     def lean_path_applies(self) -> bool:
         """Whether this learner's set-up is one the lean loop covers; otherwise RLlib's own update runs."""

@@ -13,11 +13,14 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
+from armillary.algorithms.ppo.learner import set_learning_rate
 from armillary.algorithms.skills.connectors import SkillRewardConnector, TwoStreamAdvantages
 from armillary.algorithms.skills.module import DISCRIMINATOR_MODULE_ID
 
 
 class SkillPPOLearner(PPOTorchLearner):
+    _set_optimizer_lr = staticmethod(set_learning_rate)  # lr_schedule on a GPU (algorithms/ppo/learner.py)
+
     def build(self) -> None:
         super().build()
         settings = self.config.learner_config_dict["skills"]["settings"]
