@@ -25,6 +25,7 @@ from armillary.platform.trainable import trial_spec
 sys.path.insert(0, str(Path(__file__).parent))
 from domino_grid import last_quarter_std, mean_ci, plot_multiplier_traces  # noqa: E402  (a sibling script)
 
+
 def trial_summary(trial: Path, tolerance: float) -> dict | None:
     lines = [json.loads(line) for line in (trial / "result.json").read_text().splitlines() if line.strip()]
     if not lines:
@@ -92,7 +93,6 @@ def main() -> None:
 
 def plot(summaries: list[dict], path: Path) -> None:
     """Rows: σ(λ_i), then v̄_i/v̄_0 with α dashed; one column per trial."""
-
     plot_multiplier_traces([(f"α={s['alpha']} seed {s['seed']}", s["weight_trace"], s["ratio_trace"], s["alpha"])
                             for s in summaries], path)
 
