@@ -5,6 +5,8 @@
     python benchmarks/domino_grid.py --variants domino ppo --seeds 0 --steps 200000            # throughput ratio
     python benchmarks/domino_grid.py --report --out runs/domino_grid --plot curves.png        # table + σ(λ_i) curves
     python benchmarks/domino_grid.py --report --out runs/fixed --alphas 0.5 0.7 0.9 0.99      # a fixed mix judged at each α
+    python benchmarks/domino_grid.py --report runs/vdw/results.jsonl runs/rep/results.jsonl --distances --plot-distances d.png
+                                                  # ‖ψ_i − ψ_j*‖ over training per run: VdW vs pure repulsion
 
 Variants (same env, PPO settings and env-step budget, from the presets through the platform):
     domino        preset domino/grid (Lagrange multipliers, v_i ≥ α v_0)
@@ -115,6 +117,7 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
         greedy_psi = torch.tensor([r.summary()["sf_estimate"] for r in rollouts])
         line.update({
             "optimality_ratio": hp.optimality_ratio, "successor_features": hp.successor_features,
+            "diversity": hp.diversity, "target_distance": hp.target_distance,
             # The same yardstick for either ψ estimator: mean φ(s') of each policy's greedy rollouts.
             "greedy_min_pairwise_sf_distance": float(losses.min_pairwise_distance(greedy_psi)),
             "sf_network_gap_trace": gap_trace,
@@ -203,6 +206,47 @@ def table(lines: list[dict], tolerance: float) -> str:
     return "\n".join(rows) + "\n"
 
 
+def nearest_distance_profile(lines: list[dict]) -> str:
+    """Van der Waals against pure repulsion: per run, the nearest-neighbour distance ‖ψ_i − ψ_j*‖ averaged over the
+    policies at 25 / 50 / 75 / 100% of training (VdW should hold it near ℓ0; repulsion should keep raising it)."""
+    rows = ["| c(d) | ℓ0 | α | seed | mean ‖ψ_i − ψ_j*‖ at 25 / 50 / 75 / 100% | change over the 2nd half | per policy at the end |",
+            "|---|---|---|---|---|---|---|"]
+    for line in sorted((l for l in lines if l.get("nearest_trace")),
+                       key=lambda l: (l.get("diversity", ""), l.get("target_distance", 0), l["optimality_ratio"], l["seed"])):
+        means = [sum(row) / len(row) for row in line["nearest_trace"]]
+        marks = [means[max(0, round(len(means) * q) - 1)] for q in (0.25, 0.5, 0.75, 1.0)]
+        ell0 = line.get("target_distance", "?") if line.get("diversity") == "vdw" else "–"
+        rows.append(f"| {line.get('diversity', '?')} | {ell0} | {line['optimality_ratio']} | {line['seed']} | "
+                    + " / ".join(f"{m:.2f}" for m in marks) + f" | {marks[3] - marks[1]:+.2f} | "
+                    + ", ".join(f"{d:.2f}" for d in line["nearest_trace"][-1]) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def plot_nearest_distances(lines: list[dict], path: Path) -> None:
+    """One panel per (c(d), ℓ0, α): the policies' mean ‖ψ_i − ψ_j*‖ per iteration, one curve per seed, ℓ0 dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple, list[dict]] = {}
+    for line in lines:
+        if line.get("nearest_trace"):
+            groups.setdefault((line.get("diversity", "?"), line.get("target_distance"), line["optimality_ratio"]), []).append(line)
+    figure, axes = plt.subplots(1, len(groups), figsize=(3.4 * len(groups), 3), sharey=True, squeeze=False)
+    for axis, ((diversity, ell0, alpha), group) in zip(axes[0], sorted(groups.items())):
+        for line in sorted(group, key=lambda l: l["seed"]):
+            axis.plot([sum(row) / len(row) for row in line["nearest_trace"]], label=f"seed {line['seed']}")
+        if diversity == "vdw":
+            axis.axhline(ell0, color="k", linestyle="--", linewidth=0.8)
+        axis.set_title(f"{diversity}" + (f" ℓ0={ell0}" if diversity == "vdw" else "") + f", α={alpha}", fontsize=9)
+        axis.set_xlabel("iteration")
+    axes[0][0].set_ylabel("mean ‖ψ_i − ψ_j*‖ (dashed: ℓ0)")
+    axes[0][-1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+
+
 def constraints_per_alpha(lines: list[dict], alphas: list[float], tolerance: float) -> str:
     """The fixed-mix baselines do not depend on α (nothing in them reads it), so one set of runs answers for every
     α: per (variant, c_e) and α, the fraction of policies i ≥ 1 with v̄_i/v̄_0 ≥ α − tolerance, next to the
@@ -266,6 +310,9 @@ def main() -> None:
                         help="only print the table of these results files (default --out/results.jsonl)")
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (one process each)")
     parser.add_argument("--plot", type=Path, help="with --report: save the σ(λ_i) and v̄_i/v̄_0 curves of every run here (PNG)")
+    parser.add_argument("--distances", action="store_true",
+                        help="with --report: also the nearest-neighbour distance over training, per run (VdW vs repulsion)")
+    parser.add_argument("--plot-distances", type=Path, help="with --report: save those distance curves here (PNG)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -275,8 +322,12 @@ def main() -> None:
         print(table(lines, args.tolerance))
         if args.alphas:
             print(constraints_per_alpha(lines, args.alphas, args.tolerance))
+        if args.distances:
+            print(nearest_distance_profile(lines))
         if args.plot:
             plot_traces(lines, args.plot)
+        if args.plot_distances:
+            plot_nearest_distances(lines, args.plot_distances)
         return
 
     if args.child:

@@ -178,6 +178,18 @@ def test_pi_multiplier_step_by_hand():
         losses.pi_multiplier_step(integral, violation, 0.5, 2.0, 0.0)
 
 
+def test_pi_with_equal_gains_is_the_optimistic_gradient_step_on_the_multipliers():
+    # λ_t − λ_{t−1} = K_I e_t + K_P (e_t − e_{t−1}); with K_P = K_I = η that is optimistic gradient ascent on the
+    # violation, λ_t = λ_{t−1} + η (2 e_t − e_{t−1}) (the dual half of ReLOAD, Moskovitz et al. 2023).
+    eta, violations = 0.1, [torch.tensor([0.0, 0.3, -0.2]), torch.tensor([0.0, -0.1, 0.4]), torch.tensor([0.0, 0.2, 0.1])]
+    integral, previous, optimistic = torch.zeros(3), torch.zeros(3), torch.zeros(3)
+    for violation in violations:
+        lagrange, integral = losses.pi_multiplier_step(integral, violation, eta, eta, bound=5.0)
+        optimistic = optimistic + eta * (2 * violation - previous)
+        previous = violation
+        assert torch.allclose(lagrange, optimistic)
+
+
 def test_domino_state_pi_update_keeps_its_integral_as_a_buffer():
     settings = DominoSettings(num_policies=3, feature_dim=1, multiplier_optimizer="pi", multiplier_lr=0.5,
                               multiplier_proportional=2.0, initial_lagrange=0.25)

@@ -175,7 +175,10 @@ def pi_multiplier_step(
     0 its steps shrink (σ' ≈ σ), so a violated policy waits long for its weight to come back (windup). Here
     the integral moves at K_I e whatever σ(λ_i) is, the bound Λ stops it from winding up, and the
     proportional term gives an immediate, bounded answer to a violation that vanishes as soon as the violation
-    does (the damping). Returns (λ, I), new tensors; λ = I + K_P e, so λ_0 stays at I_0 (e_0 = 0)."""
+    does (the damping). In increments, λ_t − λ_{t−1} = K_I e_t + K_P (e_t − e_{t−1}): with K_P = K_I this is the
+    optimistic gradient step λ_t = λ_{t−1} + K_I (2 e_t − e_{t−1}), the multiplier half of ReLOAD (Moskovitz et al.
+    2023); the presets extrapolate harder (K_P = 20 K_I). Returns (λ, I), new tensors; λ = I + K_P e, so λ_0 stays
+    at I_0 (e_0 = 0)."""
     if bound <= 0:
         raise ValueError(f"multiplier bound Λ must be > 0, got {bound}")
     integral = (integral + integral_gain * violation).clamp(-bound, bound)
