@@ -106,9 +106,13 @@ def _scheduler(spec: ExperimentSpec):
             path: (dim.grid or dim.choice) if (dim.grid or dim.choice) else _search_space(spec)[path]
             for path, dim in spec.tune.search_space.items()
         }}
+        # Synchronous: every trial waits at each perturbation, so the weaker ones copy the stronger ones'
+        # checkpoint of that same iteration (asynchronous PBT copies whatever checkpoint the stronger trial last
+        # reported, which it may have deleted by the time the weaker one restores it).
         return PopulationBasedTraining(metric=metric, mode=mode, time_attr="training_iteration",
                                        perturbation_interval=sched.perturbation_interval,
-                                       quantile_fraction=sched.quantile_fraction, hyperparam_mutations=mutations)
+                                       quantile_fraction=sched.quantile_fraction, hyperparam_mutations=mutations,
+                                       synch=True)
     return FIFOScheduler()
 
 
@@ -222,8 +226,9 @@ def reconcile_results(tune_dir: Path) -> None:
     so the first-logged value stays there; Tune's files keep the same first value.
     Missing: a driver killed while Tune was copying result.json from its staging folder to the run folder restores
     an older copy next to a newer checkpoint, and the trial resumes after iterations the copy lacks. Those rows
-    are taken from the newest checkpoint's own record (trainable.RESULTS_FILE) and appended in order, marked
-    `armillary/recovered` = 1 (they carry the trial's figures, not Tune's bookkeeping keys).
+    are taken from the trial's checkpoints' own records (trainable.RESULTS_FILE) and put in order, marked
+    `armillary/recovered` = 1 (they carry the trial's figures, not Tune's bookkeeping keys). The same happens to a
+    trial that PBT restarts: Tune copies its result.json back from the run folder, which can lag behind.
     """
     import csv
 
@@ -233,16 +238,23 @@ def reconcile_results(tune_dir: Path) -> None:
         result_file = trial_dir / "result.json"
         if result_file.is_file():
             rows: dict[int, str] = {}
+            trial_ids = set()
             for line in result_file.read_text().splitlines():
                 try:
-                    rows.setdefault(int(json.loads(line)[ITERATION]), line)
+                    row = json.loads(line)
+                    rows.setdefault(int(row[ITERATION]), line)
+                    if row.get("trial_id"):
+                        trial_ids.add(row["trial_id"])
                 except (ValueError, KeyError, TypeError):
                     continue  # blank, or half a line from an interrupted copy: the checkpoint's record has the row
-            checkpoints = sorted(trial_dir.glob("checkpoint_*/"))
-            for row in read_results(checkpoints[-1]) if checkpoints else []:
-                iteration = int(row[ITERATION])
-                if iteration not in rows:
-                    rows[iteration] = json.dumps({**row, "armillary/recovered": 1})
+            # Every checkpoint kept, newest first: after a PBT exploit the newest one's record starts at the copied
+            # checkpoint, and this trial's rows before it are in its own earlier checkpoints (only its own rows:
+            # a record can hold the rows of the trial it was copied from).
+            for checkpoint in sorted(trial_dir.glob("checkpoint_*/"), reverse=True):
+                for row in read_results(checkpoint):
+                    iteration = int(row[ITERATION])
+                    if iteration not in rows and (not trial_ids or row.get("trial_id") in trial_ids):
+                        rows[iteration] = json.dumps({**row, "armillary/recovered": 1})
             result_file.write_text("".join(f"{rows[i]}\n" for i in sorted(rows)))
         progress = trial_dir / "progress.csv"
         if progress.is_file():

@@ -392,7 +392,7 @@ def validate(data: Any) -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
         raise SpecError(_format_errors(err)) from None
-    problems = _check_search_space(spec, data) + _check_resources(spec)
+    problems = _check_search_space(spec, data) + _check_resources(spec) + _check_pbt(spec)
     if problems:
         raise SpecError(problems)
     return spec
@@ -421,6 +421,22 @@ def _check_search_space(spec: ExperimentSpec, data: dict[str, Any]) -> list[str]
                 detail = "; ".join(_format_errors(err))
                 problems.append(f"{field}: value {value!r} is invalid ({detail})")
     return problems
+
+
+def _check_pbt(spec: ExperimentSpec) -> list[str]:
+    """PBT copies a trial's latest checkpoint into another trial, so there must be one at every perturbation, and it
+    must still exist when the other trial restores it: the donor can save perturbation_interval / every_iterations
+    newer checkpoints before the weaker trial restarts (synchronous PBT, runner._scheduler)."""
+    sched, every, keep = spec.tune.scheduler, spec.checkpoint.every_iterations, spec.checkpoint.num_to_keep
+    if sched.kind != "pbt":
+        return []
+    if sched.perturbation_interval % every:
+        return [f"tune.scheduler.perturbation_interval: PBT copies the latest checkpoint, so {sched.perturbation_interval} "
+                f"must be a multiple of checkpoint.every_iterations ({every})"]
+    if keep is not None and keep <= sched.perturbation_interval // every:
+        return [f"checkpoint.num_to_keep: with PBT it must be more than perturbation_interval / every_iterations "
+                f"({sched.perturbation_interval // every}) or null, or a checkpoint can be deleted before another trial copies it"]
+    return []
 
 
 def _has_gpu() -> bool:

@@ -27,7 +27,9 @@ def trial_spec(spec_dict: Mapping[str, Any], trial_config: Mapping[str, Any]) ->
     for path, value in (trial_config.get("overrides") or {}).items():
         set_dotted(data, path, value)
     data["seeds"] = [int(trial_config["seed"])]
-    data.setdefault("tune", {})["search_space"] = {}
+    # One trial has no axes left to search and nothing to schedule (PBT, for one, insists on a search space).
+    tune = data.setdefault("tune", {})
+    tune["search_space"], tune["scheduler"] = {}, {"kind": "fifo"}
     return validate(data)
 
 
@@ -95,16 +97,21 @@ def train_trial(config: dict[str, Any]) -> None:
     trial_id = context.get_trial_id() or "local"
     checkpoint = tune.get_checkpoint()
     history: list[dict[str, Any]] = []  # this trial's summaries so far, carried by every checkpoint
+    done = False
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             algo.restore_from_path(folder)
+            record = read_results(Path(folder))
             # Only this trial's own rows: after a PBT exploit the checkpoint (and its record) is another trial's.
-            history = [row for row in read_results(Path(folder)) if row.get("trial_id") == trial_id]
+            history = [row for row in record if row.get("trial_id") == trial_id]
+            # A trial paused on its last iteration (synchronous PBT pauses every trial at a perturbation) comes back
+            # from that iteration's checkpoint: finish it without training past its stop.
+            done = bool(record) and _stop_reached(spec, record[-1], algo.iteration, 0.0)
     gauges = metrics.RayMetrics({"experiment": spec.name, "trial": trial_id, "algorithm": spec.algorithm.name,
                                  "env": spec.env.name})
     previous_steps = None
     started = time.monotonic()  # stop.time_s counts this attempt's wall-clock time
-    while True:
+    while not done:
         result = algo.train()
         summary = metrics.summarize(result, previous_steps)
         previous_steps = summary[metrics.ENV_STEPS]
@@ -118,8 +125,6 @@ def train_trial(config: dict[str, Any]) -> None:
                 tune.report(summary, checkpoint=tune.Checkpoint.from_directory(folder))
         else:
             tune.report(summary)
-        if done:
-            break
 
     _finish(algo, spec, tracking, trial_id, Path(context.get_trial_dir() or tempfile.mkdtemp()))
     algo.stop()

@@ -118,6 +118,41 @@ def test_build_train_checkpoint_restore_continue(successor_features, local_ray, 
         algo.stop()
 
 
+def test_a_pbt_exploit_carries_the_state_and_the_new_alpha_takes_over(local_ray, tmp_path):
+    """What PBT does to a weaker trial: build it with its mutated config (here α 0.9 → 0.5), restore the stronger
+    trial's checkpoint into it (trainable.train_trial: restore_from_path), continue. λ, its PI integral, ψ and v̄
+    must be the stronger trial's, and the next multiplier step must use the new α."""
+    import torch
+
+    from armillary.algorithms.domino import losses
+
+    donor = build_algorithm_config(load_spec("domino/grid", SMALL, smoke=True), seed=0).build_algo()
+    try:
+        for _ in range(2):
+            donor.train()
+        checkpoint = donor.save_to_path(str(tmp_path / "donor"))
+        carried = domino_state(donor)
+        integral_before = learner_weights(donor)[DOMINO_MODULE_ID]["state.lagrange_integral"]
+    finally:
+        donor.stop()
+    spec = load_spec("domino/grid", SMALL + ["algorithm.config.optimality_ratio=0.5"], smoke=True)
+    hp = spec.algorithm.config
+    weaker = build_algorithm_config(spec, seed=1).build_algo()
+    try:
+        weaker.restore_from_path(checkpoint)
+        restored = domino_state(weaker)
+        for name in STATE:
+            np.testing.assert_array_equal(carried[name], restored[name], err_msg=name)
+        weaker.train()
+        weights = learner_weights(weaker)[DOMINO_MODULE_ID]
+        value = torch.as_tensor(weights["state.value"])
+        violation = losses.normalised_violation(value, min(0.5 + hp.target_margin, 1.0))
+        expected = np.clip(integral_before + hp.multiplier_lr * violation.numpy(), -hp.multiplier_bound, hp.multiplier_bound)
+        np.testing.assert_allclose(weights["state.lagrange_integral"], expected, rtol=0, atol=1e-6)
+    finally:
+        weaker.stop()
+
+
 @pytest.mark.parametrize("preset, extrinsic_weight", [("domino/grid-no-diversity", 1.0), ("domino/grid-fixed-mix", 0.5)])
 def test_baselines_keep_fixed_weights(preset, extrinsic_weight, local_ray):
     spec = load_spec(preset, SMALL, smoke=True)

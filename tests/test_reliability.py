@@ -297,3 +297,53 @@ def test_submit_to_a_real_ray_head_and_read_results_from_mlflow(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 1 and children[0].info.status == "FINISHED"
     assert client.get_metric_history(children[0].info.run_id, "env_runners/num_env_steps_sampled_lifetime")
+
+
+def test_pbt_exploit_copies_a_domino_trial_with_its_multipliers(tmp_path):
+    """Synchronous PBT over DOMiNO's α through `armillary run`: the weaker trial restarts from the stronger one's
+    checkpoint with a mutated α. Every trial ends at its stop with each iteration once, and the multipliers'
+    PI integral continues from the donor's, stepped with the recipient's new α: rebuilt from the logged figures,
+    I = logit σ(λ_i) − K_P e_i with e_i = min(α + δ, 1) − v̄_i/v̄_0, must move by exactly K_I e_i across the copy."""
+    import math
+
+    from armillary.platform.spec import load_spec
+
+    runs = tmp_path / "runs"
+    spec = _write_spec(
+        tmp_path, preset="domino/grid", seeds=[0], stop={"iterations": 6},
+        algorithm={"config": {"train_batch_size": 512, "minibatch_size": 128, "num_epochs": 1, "summary_episodes": 1}},
+        resources={"num_env_runners": 0, "max_concurrent_trials": 2},
+        checkpoint={"every_iterations": 2, "num_to_keep": None},
+        tune={"search_space": {"algorithm.config.optimality_ratio": {"grid": [0.5, 0.9]}},
+              "scheduler": {"kind": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.5}},
+    )
+    out = subprocess.run([*ARMILLARY, "run", str(spec), "--no-dashboard"], cwd=tmp_path, env=_env(runs),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
+    (run_dir,) = _run_dirs(runs)
+    _assert_each_iteration_once(runs, run_dir, iterations=6, trials=2)  # none past the stop, none lost in a restart
+
+    exploits = [json.loads(line) for line in (run_dir / "tune" / "pbt_global.txt").read_text().splitlines()]
+    assert exploits, "PBT never copied a trial"
+    recipient_tag, donor_tag, iteration, _, donor_config, new_config = exploits[0]
+
+    def rows_of(tag: str) -> dict[int, dict]:
+        (result_file,) = [f for f in (run_dir / "tune").glob("*/result.json") if f"_{tag}_" in f.parent.name]
+        return {int(r["training_iteration"]): r for r in map(json.loads, result_file.read_text().splitlines())}
+
+    donor, recipient = rows_of(donor_tag)[iteration], rows_of(recipient_tag)[iteration + 1]
+    assert recipient["iterations_since_restore"] == 1  # restarted from the copied checkpoint
+    hp = load_spec("domino/grid").algorithm.config
+
+    def integral(row: dict, alpha: float, i: int) -> tuple[float, float]:
+        target = min(alpha + hp.target_margin, 1.0)
+        violation = max(-1.0, min(1.0, target - row[f"domino/value/{i}"] / row["domino/value/0"]))
+        sigma = row[f"domino/lagrange/{i}"]
+        return math.log(sigma / (1 - sigma)) - hp.multiplier_proportional * violation, violation
+
+    old_alpha = donor_config["overrides"]["algorithm.config.optimality_ratio"]
+    new_alpha = new_config["overrides"]["algorithm.config.optimality_ratio"]
+    for i in range(1, hp.num_policies):
+        before, _ = integral(donor, old_alpha, i)
+        after, violation = integral(recipient, new_alpha, i)
+        assert after - before == pytest.approx(hp.multiplier_lr * violation, abs=1e-4), (i, before, after, violation)

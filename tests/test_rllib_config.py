@@ -68,7 +68,8 @@ def test_schedulers():
     assert isinstance(_scheduler(load_spec("ppo/cartpole")), FIFOScheduler)
     asha = _scheduler(load_spec("ppo/cartpole", ["tune.scheduler.kind=asha", "tune.scheduler.max_t=20"]))
     assert isinstance(asha, ASHAScheduler)
-    pbt = _scheduler(load_spec("ppo/cartpole", ["tune.scheduler.kind=pbt",
+    pbt = _scheduler(load_spec("ppo/cartpole", ["tune.scheduler.kind=pbt", "checkpoint.every_iterations=5",
                                                 "tune.search_space={algorithm.config.lr: {loguniform: [1.0e-5, 1.0e-3]}, algorithm.config.num_epochs: {grid: [2, 4]}}"]))
     assert isinstance(pbt, PopulationBasedTraining)
     assert pbt._hyperparam_mutations["overrides"]["algorithm.config.num_epochs"] == [2, 4]
+    assert pbt._synch  # every trial waits at the perturbation, so the copied checkpoint is of that iteration
