@@ -9,14 +9,15 @@ from armillary.platform.presets import register
 # (K_I = 0.1, K_P = 2, |λ| ≤ 5) instead of the gradient step, whose σ(λ) swung with a period of ~100–150
 # iterations because the policies answer a weight change only tens of iterations later (README, "Multiplier
 # dynamics"; the gains come from the closed-loop model in tests/test_domino_math.py).
-# Last iterate (README, "The last iterate"): entropy 0.03 (was 0.01) makes each policy's answer to σ(λ) a
-# graded one, so the policies settle around the target instead of swinging between the goals and r_d; the
-# multipliers aim 0.05 above α (target_margin), the size of that remaining fluctuation, so it stays above α − 0.05.
+# Last iterate (README, "The last iterate"): PPO's entropy bonus (0.05; 0.01 at first, then 0.03) makes each
+# policy's answer to σ(λ) a graded one, so the policies settle around the target instead of swinging between the
+# goals and r_d; the multipliers aim 0.05 above α (target_margin), the size of that remaining fluctuation, so it
+# stays above α − 0.05.
 GRID = {
     "num_policies": 4, "features": "features", "optimality_ratio": 0.9, "diversity": "vdw", "target_distance": 0.5,
     "diversity_scale": 5.0, "sf_decay": 0.9, "value_decay": 0.9, "target_margin": 0.05,
     "multiplier_optimizer": "pi", "multiplier_lr": 0.1, "multiplier_proportional": 2.0, "multiplier_bound": 5.0,
-    "gamma": 0.97, "lr": 1e-3, "entropy_coeff": 0.03,
+    "gamma": 0.97, "lr": 1e-3, "entropy_coeff": 0.05,
     "train_batch_size": 2000, "minibatch_size": 250, "num_epochs": 4, "hidden_sizes": [64, 64],
 }
 # A continuing task of fixed length (the goal sends the agent back to the start), as DOMiNO's average-reward
