@@ -3,8 +3,11 @@
     OMP_NUM_THREADS=1 python benchmarks/domino_throughput.py --iterations 10 --rounds 2
 
 Both are built from the domino/grid preset's PPO settings and env (plain PPO: the benchmarks/domino_grid.py
-`ppo` variant, one policy, the bare env), sampling in-process (0 env runners). Each round times --iterations
-training iterations of each after one warm-up iteration. Prints env steps per second per round and the ratio.
+`ppo` variant, one policy, the bare env), sampling in-process (0 env runners). Plain PPO runs twice: as the
+`ppo` algorithm is (its lean env runner and learner, algorithms/ppo/) and on RLlib's own env runner and
+PPOTorchLearner ("ppo-rllib"), the code path DOMiNO's learner and env runner are built on. Each round times
+--iterations training iterations of each after one warm-up iteration. Prints env steps per second per round and
+the ratios.
 """
 
 from __future__ import annotations
@@ -31,9 +34,15 @@ def main() -> None:
     from domino_grid import ppo_spec_file
 
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    specs = {"domino": load_spec("domino/grid", ["resources.num_env_runners=0"]),
-             "ppo": load_spec(ppo_spec_file(10**9), ["resources.num_env_runners=0"])}
-    algos = {name: build_algorithm_config(spec, seed=0).build_algo() for name, spec in specs.items()}
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    domino = load_spec("domino/grid", ["resources.num_env_runners=0"])
+    ppo = load_spec(ppo_spec_file(10**9), ["resources.num_env_runners=0"])
+    configs = {"domino": build_algorithm_config(domino, seed=0), "ppo": build_algorithm_config(ppo, seed=0),
+               "ppo-rllib": build_algorithm_config(ppo, seed=0)}
+    configs["ppo-rllib"].env_runners(env_runner_cls=SingleAgentEnvRunner).training(learner_class=PPOTorchLearner)
+    algos = {name: config.build_algo() for name, config in configs.items()}
     rates: dict[str, list[float]] = {name: [] for name in algos}
     for algo in algos.values():
         algo.train()  # warm-up
@@ -45,8 +54,11 @@ def main() -> None:
                 after = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
             rates[name].append((after - before) / (time.perf_counter() - started))
             print(f"round {round_}: {name} {rates[name][-1]:.0f} env steps/s", flush=True)
-    domino, ppo = sum(rates["domino"]) / args.rounds, sum(rates["ppo"]) / args.rounds
-    print(f"mean: domino {domino:.0f}, ppo {ppo:.0f} env steps/s; domino/ppo = {domino / ppo:.3f} (overhead {100 * (1 - domino / ppo):.1f}%)")
+    mean = {name: sum(values) / args.rounds for name, values in rates.items()}
+    print("mean: " + ", ".join(f"{name} {rate:.0f}" for name, rate in mean.items()) + " env steps/s")
+    for baseline in ("ppo", "ppo-rllib"):
+        ratio = mean["domino"] / mean[baseline]
+        print(f"domino/{baseline} = {ratio:.3f} (overhead {100 * (1 - ratio):.1f}%)")
     for algo in algos.values():
         algo.stop()
 
