@@ -208,3 +208,48 @@ def test_walker_final_artifacts_write_one_clip_per_policy(local_ray, tmp_path, m
             assert gif.size == (32, 32) and gif.n_frames >= 2  # reset, steps 3 and 6 (identical frames merge)
     assert len(json.loads((tmp_path / "artifacts" / "domino_policies.json").read_text())) == 3
     assert not (tmp_path / "artifacts" / "occupancy_per_policy.png").exists()
+
+
+def test_the_lean_array_path_equals_the_connector_pipeline(local_ray):
+    """DOMiNO's train batch from the lean env runner's rollout arrays (learner._columns_from_rollouts) == the one its
+    learner connector (DominoRewardConnector, TwoStreamAdvantages) makes from the same rollouts cut into episode
+    chunks, row for row, and both leave ψ and v̄ in the same state; the training loop takes the array path."""
+    import copy
+
+    import torch
+    from ray.rllib.core import DEFAULT_MODULE_ID
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.learner.training_data import TrainingData
+    from ray.rllib.evaluation.postprocessing import Postprocessing
+
+    from armillary.algorithms.ppo.rollout import Rollout, expand
+
+    spec = load_spec("domino/grid", SMALL, smoke=True)
+    algo = build_algorithm_config(spec, seed=0).build_algo()
+    try:
+        algo.train()  # ψ, v̄ and λ away from their initial values
+        learner, runner = algo.learner_group._learner, algo.env_runner
+        assert runner.emits_rollouts() and learner.lean_path_applies() and learner.array_path_applies()
+        rollouts = runner.sample(num_timesteps=200) + runner.sample(num_timesteps=77)  # chunks cut by the end
+        assert all(isinstance(r, Rollout) for r in rollouts)
+        state = learner.module[DOMINO_MODULE_ID].unwrapped().state
+        before = copy.deepcopy(state.state_dict())
+        lean = learner._columns_from_rollouts(DEFAULT_MODULE_ID, rollouts)
+        after_lean = copy.deepcopy(state.state_dict())
+        state.load_state_dict(before)
+        rllib = learner._make_batch_if_necessary(training_data=TrainingData(episodes=expand(rollouts)))
+        rllib = learner._loss_columns(rllib.policy_batches[DEFAULT_MODULE_ID])
+        for name, value in state.state_dict().items():
+            torch.testing.assert_close(after_lean[name], value, msg=name)
+        assert not torch.equal(after_lean["psi"], before["psi"])
+        assert lean[Postprocessing.VALUE_TARGETS].shape == (len(lean[Columns.OBS]), 2)
+        for key in (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP):
+            torch.testing.assert_close(lean[key], rllib[key], rtol=0, atol=0, msg=key)
+        for key in (Postprocessing.VALUE_TARGETS, Postprocessing.ADVANTAGES):
+            torch.testing.assert_close(lean[key], rllib[key].float(), rtol=1e-5, atol=1e-5, msg=key)
+        updates = learner.num_array_updates
+        result = algo.train()
+        assert learner.num_array_updates == updates + 1
+        assert {"vf_loss_extrinsic", "vf_loss_diversity", "policy_loss"} <= set(result["learners"][DEFAULT_MODULE_ID])
+    finally:
+        algo.stop()

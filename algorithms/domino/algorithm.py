@@ -4,10 +4,11 @@ learner's DOMiNO figures re-logged as top-level `domino/<name>` result keys, e.g
 
 from __future__ import annotations
 
-from ray.rllib.algorithms.ppo import PPO, PPOConfig
+from ray.rllib.algorithms.ppo import PPO
 from ray.rllib.utils.metrics import LEARNER_RESULTS
 
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID
+from armillary.algorithms.ppo.config import ArmillaryPPOConfig
 
 NAMESPACE = "domino"
 PER_POLICY = ("lagrange", "value_ratio", "constraint_margin", "nearest_sf_distance", "value")
@@ -15,7 +16,7 @@ SET_FIGURES = ("min_pairwise_sf_distance", "constraints_met", "diversity_reward_
                "sf_td_loss", "sf_network_gap")  # the last two with successor_features="network" only
 
 
-class DominoPPOConfig(PPOConfig):
+class DominoPPOConfig(ArmillaryPPOConfig):  # the `ppo` algorithm's lean env runner (and learner path)
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or DominoPPO)
 

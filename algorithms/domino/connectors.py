@@ -29,6 +29,39 @@ from armillary.algorithms.domino.module import DOMINO_MODULE_ID, SF_MASK, SF_NEX
 from armillary.algorithms.skills.connectors import BONUS_REWARDS, STREAM_WEIGHTS
 
 
+def domino_rewards(domino, obs: torch.Tensor, next_obs: torch.Tensor, extrinsic: torch.Tensor, real: torch.Tensor,
+                   metrics=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps 1–3 above on rows (s_t, s_{t+1}, r_e) of any origin (this connector's batch, or the lean learner's
+    rollout arrays flattened): fold the real rows into ψ (unless the head estimates it) and v̄, then return
+    (r_d, 0 on rows that are not real; the stream weights [rows, 2]) and log the batch's reward figures."""
+    state = domino.state
+    _, index = domino.layout.split(obs)
+    phi_next, _ = domino.layout.split(next_obs)
+    successor_features = None
+    if state.sf_network is not None:
+        with torch.no_grad():
+            successor_features = state.sf_network(obs[real].to(state.psi.dtype))
+    state.observe(phi_next[real], extrinsic[real], index[real], successor_features)
+    out = state.rewards(phi_next, extrinsic, index)
+    dtype = extrinsic.dtype
+    bonus = torch.where(real, out["diversity"].to(dtype), torch.zeros_like(extrinsic))
+    if metrics is not None and bool(real.any()):
+        figures = {
+            "diversity_reward_mean": out["diversity"][real].mean(),
+            "mixed_reward_mean": out["mixed"][real].mean(),
+            "extrinsic_reward_mean": extrinsic[real].mean(),
+        }
+        if successor_features is not None:
+            # How far the head's ψ_i is from this batch's plain mean of φ(s') per policy (the moving
+            # average's input): mean over the policies present. Near 0 once the head has caught up.
+            phi_means, counts = losses.per_policy_means(phi_next[real].to(state.psi.dtype), index[real], state.settings.num_policies)
+            present = counts > 0
+            figures["sf_network_gap"] = (state.psi[present] - phi_means[present]).norm(dim=-1).mean()
+        for name, value in figures.items():
+            metrics.log_value((DOMINO_MODULE_ID, name), float(value), window=1)
+    return bonus, out["weights"].to(dtype)
+
+
 class DominoRewardConnector(ConnectorV2):
     def __call__(self, *, rl_module, batch: dict[str, Any], episodes, metrics=None, **kwargs) -> Any:
         policy = batch[DEFAULT_MODULE_ID]
@@ -37,37 +70,12 @@ class DominoRewardConnector(ConnectorV2):
         real = policy[Columns.LOSS_MASK].bool()
         obs = policy[Columns.OBS]
         domino = rl_module[DOMINO_MODULE_ID].unwrapped()
-        _, index = domino.layout.split(obs)
-        phi_next, _ = domino.layout.split(obs.roll(-1, dims=0))
-        extrinsic = policy[Columns.REWARDS]
-
-        state = domino.state
-        successor_features = None
-        if state.sf_network is not None:
-            with torch.no_grad():
-                successor_features = state.sf_network(obs[real].to(state.psi.dtype))
+        if domino.state.sf_network is not None:
+            phi_next, _ = domino.layout.split(obs.roll(-1, dims=0))
             batch[DOMINO_MODULE_ID] = {
                 SF_OBS: obs, SF_NEXT_OBS: obs.roll(-1, dims=0), SF_NEXT_PHI: phi_next,
                 SF_TERMINATED: policy[Columns.TERMINATEDS].float(), SF_MASK: real.float(),
             }
-        state.observe(phi_next[real], extrinsic[real], index[real], successor_features)
-        out = state.rewards(phi_next, extrinsic, index)
-        dtype = extrinsic.dtype
-        policy[BONUS_REWARDS] = torch.where(real, out["diversity"].to(dtype), torch.zeros_like(extrinsic))
-        policy[STREAM_WEIGHTS] = out["weights"].to(dtype)
-
-        if metrics is not None and bool(real.any()):
-            figures = {
-                "diversity_reward_mean": out["diversity"][real].mean(),
-                "mixed_reward_mean": out["mixed"][real].mean(),
-                "extrinsic_reward_mean": extrinsic[real].mean(),
-            }
-            if successor_features is not None:
-                # How far the head's ψ_i is from this batch's plain mean of φ(s') per policy (the moving
-                # average's input): mean over the policies present. Near 0 once the head has caught up.
-                phi_means, counts = losses.per_policy_means(phi_next[real].to(state.psi.dtype), index[real], state.settings.num_policies)
-                present = counts > 0
-                figures["sf_network_gap"] = (state.psi[present] - phi_means[present]).norm(dim=-1).mean()
-            for name, value in figures.items():
-                metrics.log_value((DOMINO_MODULE_ID, name), float(value), window=1)
+        policy[BONUS_REWARDS], policy[STREAM_WEIGHTS] = domino_rewards(
+            domino, obs, obs.roll(-1, dims=0), policy[Columns.REWARDS], real, metrics)
         return batch

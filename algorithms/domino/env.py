@@ -63,7 +63,11 @@ class DominoEnv(gym.Env):
             if self.features not in info:
                 raise ValueError(f"features={self.features!r}: {self.env_name} has no such info key (it has {sorted(info)})")
             feature_dim = int(np.asarray(info[self.features]).size)
+            self._flat_features = np.asarray(info[self.features]).ndim == 1
         self.layout = DominoLayout(observation_dim, feature_dim, self.num_policies, self.features == "observation")
+        # (size, D, F in the observation): looked up once, not per step.
+        self._widths = (self.layout.size, observation_dim, 0 if self.layout.features_in_observation else feature_dim)
+        self._flat = len(space.shape) == 1
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(self.layout.size,), dtype=np.float32)
         self.action_space = self.inner.action_space
         self.render_mode = getattr(self.inner, "render_mode", None)
@@ -79,11 +83,15 @@ class DominoEnv(gym.Env):
             raise ValueError(f"policy must be in 0..{self.num_policies - 1}, got {self.policy}")
         inner_seed = None if seed is None else int(self.np_random.integers(2**31))
         obs, info = self.inner.reset(seed=inner_seed, options=options or None)
+        self._one_hot = np.zeros(self.num_policies, dtype=np.float32)
+        self._one_hot[self.policy] = 1.0
         return self._observation(obs, info), {**info, "policy": self.policy}
 
     def step(self, action):
+        # The step's info is the inner env's: the policy is in the observation, and every extra info key costs the
+        # vector env a merge per step.
         obs, reward, terminated, truncated, info = self.inner.step(action)
-        return self._observation(obs, info), float(reward), bool(terminated), bool(truncated), {**info, "policy": self.policy}
+        return self._observation(obs, info), reward, terminated, truncated, info
 
     def render(self):
         return self.inner.render()
@@ -92,10 +100,10 @@ class DominoEnv(gym.Env):
         self.inner.close()
 
     def _observation(self, obs, info) -> np.ndarray:
-        parts = [np.asarray(obs, dtype=np.float32).reshape(-1)]
-        if not self.layout.features_in_observation:
-            parts.append(np.asarray(info[self.features], dtype=np.float32).reshape(-1))
-        one_hot = np.zeros(self.num_policies, dtype=np.float32)
-        one_hot[self.policy] = 1.0
-        parts.append(one_hot)
-        return np.concatenate(parts)
+        size, d, f = self._widths
+        out = np.empty(size, dtype=np.float32)
+        out[:d] = obs if self._flat else np.asarray(obs).reshape(-1)
+        if f:
+            out[d:d + f] = info[self.features] if self._flat_features else np.asarray(info[self.features]).reshape(-1)
+        out[size - self.num_policies:] = self._one_hot
+        return out

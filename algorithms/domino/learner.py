@@ -5,26 +5,41 @@ Connector pipeline (PPO's, edited in build): ... NumpyToTensor → DominoRewardC
 TwoStreamAdvantages (instead of RLlib's GAE). The state module has no parameters and so no optimizer, except
 with successor_features="network": then its successor-feature head has an Adam optimizer (lr sf_lr) and a TD loss
 (losses.successor_feature_td_loss) on the rows the connector wrote, minimised in the same minibatch loop as PPO's.
+
+With ψ from the moving average (the default) the learner takes the `ppo` algorithm's lean path
+(../ppo/learner.py): the lean env runner's rollout arrays go straight to the train batch — the same three steps
+as the connector (connectors.domino_rewards) on the flattened [T, envs] slots, both value heads in one forward, GAE
+per stream mixed with each row's weights (rollout.train_batch) — and PPO's minibatch loop runs with the two-head
+loss. The successor-feature head (a second trained module) takes RLlib's generic update.
 """
 
 from __future__ import annotations
 
 import torch
-from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
-from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core import ALL_MODULES, DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
+from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.metrics import (
+    CONNECTOR_PIPELINE_TIMER,
+    LEARNER_CONNECTOR,
+    LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_IN,
+    LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_OUT,
+    WEIGHTS_SEQ_NO,
+)
 
 from armillary.algorithms.domino import losses
-from armillary.algorithms.domino.connectors import DominoRewardConnector
+from armillary.algorithms.domino.connectors import DominoRewardConnector, domino_rewards
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID, SF_MASK, SF_NEXT_PHI, SF_TERMINATED
-from armillary.algorithms.ppo.learner import set_learning_rate
+from armillary.algorithms.ppo.learner import LeanPPOTorchLearner, ppo_loss
+from armillary.algorithms.ppo.rollout import train_batch
 from armillary.algorithms.skills.connectors import TwoStreamAdvantages
 from armillary.algorithms.skills.learner import two_value_heads_ppo_loss
 
+HEADS = ("extrinsic", "diversity")  # the policy's value heads, in the order of its value outputs
 
-class DominoPPOLearner(PPOTorchLearner):
-    _set_optimizer_lr = staticmethod(set_learning_rate)  # lr_schedule on a GPU (algorithms/ppo/learner.py)
 
+class DominoPPOLearner(LeanPPOTorchLearner):
     def build(self) -> None:
         super().build()
         if self.config.add_default_connectors_to_learner_pipeline:
@@ -48,7 +63,58 @@ class DominoPPOLearner(PPOTorchLearner):
             return self._successor_feature_loss(batch, fwd_out)
         if module_id != DEFAULT_MODULE_ID:
             raise ValueError(f"DOMiNO trains only the policy module by gradient, got a batch for {module_id!r}")
-        return two_value_heads_ppo_loss(self, module_id, config, batch, fwd_out, head_names=("extrinsic", "diversity"))
+        return two_value_heads_ppo_loss(self, module_id, config, batch, fwd_out, head_names=HEADS)
+
+    # --- the lean path (moving-average ψ) ----------------------------------------------------------------------
+    def _trained_module_id(self) -> str | None:
+        # The state module holds buffers only, unless it has the successor-feature head to train.
+        return DEFAULT_MODULE_ID if self.module[DOMINO_MODULE_ID].unwrapped().state.sf_network is None else None
+
+    def array_path_applies(self) -> bool:
+        return self.config.add_default_connectors_to_learner_pipeline and self.config._learner_connector is None
+
+    def _columns_from_rollouts(self, module_id, rollouts) -> dict[str, torch.Tensor]:
+        """The connector pipeline's train batch from the rollout arrays: connectors.domino_rewards on every slot
+        (s_t, s_{t+1}, r_e), both value heads on every observation, then GAE per stream and the weighted mix."""
+        config = self.config.get_config_for_module(module_id)
+        module = self.module[module_id].unwrapped()
+        domino = self.module[DOMINO_MODULE_ID].unwrapped()
+        values, shapes, current, following, extrinsic, real = [], [], [], [], [], []
+        with self.metrics.log_time((ALL_MODULES, LEARNER_CONNECTOR, CONNECTOR_PIPELINE_TIMER)), torch.no_grad():
+            for rollout in rollouts:
+                observations = torch.as_tensor(rollout.observations, device=self._device).float()
+                slots, envs = rollout.rewards.shape
+                shapes.append((slots, envs))
+                flat = observations.reshape(-1, observations.shape[-1])
+                values.append(module.compute_values({Columns.OBS: flat}).reshape(slots + 1, envs, -1).cpu().numpy())
+                current.append(observations[:-1].reshape(slots * envs, -1))
+                following.append(observations[1:].reshape(slots * envs, -1))
+                extrinsic.append(torch.as_tensor(rollout.rewards, device=self._device).float().reshape(-1))
+                real.append(torch.as_tensor(rollout.real, device=self._device).reshape(-1))
+            # All rollouts' rows at once: one moving-average step of ψ and v̄ per update, as the connector takes one
+            # batch.
+            extrinsic = torch.cat(extrinsic)
+            bonus, weight = domino_rewards(domino, torch.cat(current), torch.cat(following), extrinsic, torch.cat(real),
+                                           self.metrics)
+            sizes = [slots * envs for slots, envs in shapes]
+            rewards = [torch.stack(parts, -1).reshape(*shape, 2).cpu().numpy()
+                       for *parts, shape in zip(extrinsic.split(sizes), bonus.split(sizes), shapes)]
+            weights = [part.reshape(*shape, 2).cpu().numpy() for part, shape in zip(weight.split(sizes), shapes)]
+            batch = train_batch(rollouts, values, gamma=config.gamma, lambda_=config.lambda_, rewards=rewards,
+                                weights=weights)
+        columns = {key: torch.as_tensor(batch[key], device=self._device)
+                   for key in (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Postprocessing.ADVANTAGES,
+                               Postprocessing.VALUE_TARGETS)}
+        columns = {key: value.float() if value.dtype == torch.float64 else value for key, value in columns.items()}
+        steps = len(batch[Postprocessing.ADVANTAGES])
+        chunks = sum(int(rollout.chunk_end.sum()) for rollout in rollouts)
+        self.metrics.log_value((ALL_MODULES, LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_IN), steps)
+        self.metrics.log_value((ALL_MODULES, LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_OUT), steps + chunks)
+        self._compute_off_policyness({module_id: {WEIGHTS_SEQ_NO: torch.as_tensor(batch[WEIGHTS_SEQ_NO])}})
+        return columns
+
+    def _minibatch_loss(self, module, minibatch, *, with_stats, **loss_args):
+        return ppo_loss(module, minibatch, with_stats=with_stats, value_heads=HEADS, **loss_args)
 
     def _successor_feature_loss(self, batch, fwd_out):
         state = self.module[DOMINO_MODULE_ID].unwrapped().state

@@ -59,13 +59,16 @@ _LOSS_COLUMNS = (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Postprocessi
 
 
 def ppo_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_clip_param: float,
-             vf_loss_coeff: float, entropy_coeff: float, use_critic: bool = True,
-             with_stats: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             vf_loss_coeff: float, entropy_coeff: float, use_critic: bool = True, with_stats: bool = False,
+             value_heads: tuple[str, ...] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's loss on a minibatch of real (unpadded) rows: RLlib's `PPOTorchLearner.compute_loss_for_module`
     without the KL term, computed through the module's own train forward, critic and action distribution.
 
     total = mean(-min(A * r, A * clip(r, 1 - eps, 1 + eps)) + c_vf * min((V - target)^2, vf_clip) - c_H * H)
-    """
+
+    A module with several value heads (`value_heads`: their names; values and targets [B, K]) has each head's
+    clipped error against its own target summed into the value term (skills.learner.two_value_heads_ppo_loss on
+    RLlib's batch), logged as `vf_loss_<name>`; vf_explained_var is then the first head's."""
     fwd_out = module._forward_train(batch)  # module.train() is set once per update by the caller
     dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
     ratio = torch.exp(dist.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
@@ -77,6 +80,11 @@ def ppo_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_cl
         values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
         vf_loss = torch.pow(values - batch[Postprocessing.VALUE_TARGETS], 2.0)
         vf_loss_clipped = torch.clamp(vf_loss, 0, vf_clip_param)
+        if value_heads:
+            if with_stats:
+                per_head = vf_loss_clipped.detach().mean(0)
+                values, targets = values[:, 0], batch[Postprocessing.VALUE_TARGETS][:, 0]
+            vf_loss, vf_loss_clipped = vf_loss.sum(-1), vf_loss_clipped.sum(-1)
     else:
         values = vf_loss = vf_loss_clipped = torch.zeros((), device=surrogate.device)
     total = torch.mean(-surrogate + vf_loss_coeff * vf_loss_clipped - entropy_coeff * entropy)
@@ -87,11 +95,13 @@ def ppo_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_cl
             "policy_loss": -torch.mean(surrogate),
             "vf_loss": torch.mean(vf_loss_clipped),
             "vf_loss_unclipped": torch.mean(vf_loss),
-            "vf_explained_var": explained_variance(batch[Postprocessing.VALUE_TARGETS], values)
-            if use_critic else torch.zeros((), device=surrogate.device),
+            "vf_explained_var": explained_variance(targets if value_heads else batch[Postprocessing.VALUE_TARGETS],
+                                                   values) if use_critic else torch.zeros((), device=surrogate.device),
             "entropy": torch.mean(entropy),
             "mean_kl_loss": torch.zeros((), device=surrogate.device),
         }
+        if use_critic:
+            stats.update({f"vf_loss_{name}": per_head[k] for k, name in enumerate(value_heads)})
     return total, stats
 
 
@@ -118,14 +128,18 @@ class LeanPPOTorchLearner(PPOTorchLearner):
 
     _set_optimizer_lr = staticmethod(set_learning_rate)
 
+    def _trained_module_id(self) -> str | None:
+        """The one module the lean loop trains (None: it does not apply). Here: the only module there is."""
+        return next(iter(self.module.keys())) if len(self.module) == 1 else None
+
     def lean_path_applies(self) -> bool:
         """Whether this learner's set-up is one the lean loop covers; otherwise RLlib's own update runs."""
         config = self.config
-        if len(self.module) != 1 or config.num_learners > 1 or config.torch_compile_learner:
+        module_id = self._trained_module_id()
+        if module_id is None or config.num_learners > 1 or config.torch_compile_learner:
             return False
         if self._grad_scalers is not None or self._lr_scheduler_classes:
             return False
-        (module_id,) = self.module.keys()
         module_config = config.get_config_for_module(module_id)
         if module_config.use_kl_loss or self.module[module_id].is_stateful():
             return False
@@ -144,7 +158,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         config = self.config
         if config._learner_connector is not None or not config.add_default_connectors_to_learner_pipeline:
             return False
-        (module_id,) = self.module.keys()
+        module_id = self._trained_module_id()
         return config.get_config_for_module(module_id).use_critic and not callable(config.policies_to_train)
 
     def update(self, batch=None, batches=None, batch_refs=None, episodes=None, episodes_refs=None,
@@ -179,7 +193,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         timesteps = timesteps or {}
         self.before_gradient_based_update(timesteps=timesteps)
         self._weights_seq_no += 1
-        (module_id,) = self.module.keys()
+        module_id = self._trained_module_id()
         if use_arrays:
             self.num_array_updates += 1
             columns = self._columns_from_rollouts(module_id, samples) if self.should_module_be_updated(module_id) \
@@ -269,7 +283,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             for start in starts:
                 minibatch = {key: value[start:start + minibatch_size] for key, value in epoch_columns.items()}
                 with_stats = (epoch, start) == last
-                loss, stats = ppo_loss(module, minibatch, with_stats=with_stats, **loss_args)
+                loss, stats = self._minibatch_loss(module, minibatch, with_stats=with_stats, **loss_args)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 global_norm = self._clip_and_sanitise(params, config.grad_clip)
@@ -282,6 +296,11 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             self.metrics.log_value((module_id, f"gradients_{optimizer_name}_global_norm"),
                                    global_norm, window=1)
         self._log_steps_trained(module_id, per_epoch * minibatch_size, num_epochs, per_epoch)
+
+    def _minibatch_loss(self, module, minibatch: dict[str, torch.Tensor], *, with_stats: bool,
+                        **loss_args) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one minibatch: PPO's (a learner whose module has more value heads brings its own)."""
+        return ppo_loss(module, minibatch, with_stats=with_stats, **loss_args)
 
     @staticmethod
     def _clip_and_sanitise(params: list[torch.Tensor], grad_clip: float | None) -> torch.Tensor | None:

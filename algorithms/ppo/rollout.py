@@ -206,14 +206,18 @@ def new_carried(num_envs: int) -> dict[str, np.ndarray]:
             "duration": np.zeros(num_envs)}
 
 
-def advantages_in_chunks(rollout: Rollout, values: np.ndarray, gamma: float, lambda_: float) -> np.ndarray:
-    """[T, N] float64 GAE advantages of the real steps (0 on reset slots), from values [T + 1, N] = V(observations)."""
+def advantages_in_chunks(rollout: Rollout, values: np.ndarray, gamma: float, lambda_: float,
+                         rewards: np.ndarray | None = None) -> np.ndarray:
+    """[T, N] float64 GAE advantages of the real steps (0 on reset slots), from values [T + 1, N] = V(observations)
+    and the rewards [T, N] (default: the rollout's). Several streams at once: values [T + 1, N, K], rewards
+    [T, N, K], advantages [T, N, K]."""
     v = values.astype(np.float64)
-    rewards = rollout.rewards.astype(np.float32)  # RLlib's batch holds float32 rewards
-    delta = rewards + gamma * (1.0 - rollout.terminated) * v[1:] - v[:-1]
-    carry = gamma * lambda_ * ~rollout.chunk_end
+    rewards = (rollout.rewards if rewards is None else rewards).astype(np.float32)  # RLlib's batch holds float32
+    streams = (slice(None), slice(None)) + (None,) * (v.ndim - 2)  # [T, N] flags broadcast over the streams
+    delta = rewards + gamma * (1.0 - rollout.terminated[streams]) * v[1:] - v[:-1]
+    carry = gamma * lambda_ * ~rollout.chunk_end[streams]
     advantages = np.empty_like(delta)
-    running = np.zeros(delta.shape[1])
+    running = np.zeros(delta.shape[1:])
     for t in range(len(delta) - 1, -1, -1):
         running = delta[t] + carry[t] * running
         advantages[t] = running
@@ -221,19 +225,30 @@ def advantages_in_chunks(rollout: Rollout, values: np.ndarray, gamma: float, lam
     return advantages
 
 
-def train_batch(rollouts: Sequence[Rollout], values: Sequence[np.ndarray], gamma: float,
-                lambda_: float) -> dict[str, np.ndarray]:
+def train_batch(rollouts: Sequence[Rollout], values: Sequence[np.ndarray], gamma: float, lambda_: float,
+                rewards: Sequence[np.ndarray] | None = None,
+                weights: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """PPO's train batch from rollouts and their values V(observations) ([T + 1, N] each): the real steps in
     RLlib's row order with "obs", "actions", the extra model outputs, "advantages" (standardised as RLlib does,
-    see the module doc), "value_targets" and "weights_seq_no"."""
+    see the module doc), "value_targets" and "weights_seq_no".
+
+    Several value streams (a policy with K value heads, skills/connectors.TwoStreamAdvantages): values
+    [T + 1, N, K], `rewards` [T, N, K] per rollout (stream k's reward) and `weights` [T, N, K] per rollout (each
+    slot's stream weights). GAE runs per stream, the advantage is Σ_k w_k A_k (RLlib's artificial step after a
+    chunk takes the weights of the chunk's last step, as the connector's row for it does), then the same
+    standardisation; "value_targets" is then [rows, K]."""
     columns: dict[str, list[np.ndarray]] = {}
-    chunk_parts: dict[str, list[np.ndarray]] = {"rows": [], "v_last": [], "v_first": [], "a_first": []}
-    for rollout, v in zip(rollouts, values):
+    chunk_parts: dict[str, list[np.ndarray]] = {"rows": [], "v_last": [], "v_first": [], "a_first": [], "w_last": []}
+    for index, (rollout, v) in enumerate(zip(rollouts, values)):
         slot, env = rollout.chunk_order()
         if not len(slot):
             continue
         v = np.asarray(v, dtype=np.float32)
-        advantages = advantages_in_chunks(rollout, v, gamma, lambda_)
+        streams = v.ndim == 3
+        v = v if streams else v[..., None]
+        r = rewards[index] if rewards is not None else rollout.rewards[..., None]
+        w = weights[index].astype(np.float32) if weights is not None else np.ones(r.shape, dtype=np.float32)
+        advantages = advantages_in_chunks(rollout, v, gamma, lambda_, r)
         # RLlib stores advantages as float32, then targets = (A + V) in float32, then advantages = targets - V.
         targets = (advantages[slot, env].astype(np.float32) + v[slot, env]).astype(np.float32)
         put = columns.setdefault
@@ -241,8 +256,8 @@ def train_batch(rollouts: Sequence[Rollout], values: Sequence[np.ndarray], gamma
         put("actions", []).append(rollout.actions[slot, env])
         for key, value in rollout.extra_model_outputs.items():
             put(key, []).append(value[slot, env])
-        put("value_targets", []).append(targets)
-        put("advantages", []).append(targets - v[slot, env])
+        put("value_targets", []).append(targets if streams else targets[:, 0])
+        put("advantages", []).append(((targets - v[slot, env]) * w[slot, env]).sum(-1, dtype=np.float32))
         put("weights_seq_no", []).append(np.full(len(slot), rollout.weights_seq_no))
         # Per chunk, in the same order: its number of rows, V of its last observation, and V and A at its start.
         is_end = rollout.chunk_end[slot, env]
@@ -252,16 +267,17 @@ def train_batch(rollouts: Sequence[Rollout], values: Sequence[np.ndarray], gamma
         chunk_parts["v_last"].append(v[slot[ends] + 1, env[ends]].astype(np.float64))
         chunk_parts["v_first"].append(v[slot[starts], env[starts]].astype(np.float64))
         chunk_parts["a_first"].append(advantages[slot[starts], env[starts]])
+        chunk_parts["w_last"].append(w[slot[ends], env[ends]])
     batch = {key: np.concatenate(parts) for key, parts in columns.items()}
-    rows, v_last, v_first, a_first = (np.concatenate(chunk_parts[key]) for key in ("rows", "v_last", "v_first",
-                                                                                    "a_first"))
+    rows, v_last, v_first, a_first, w_last = (np.concatenate(chunk_parts[key])
+                                              for key in ("rows", "v_last", "v_first", "a_first", "w_last"))
 
     # RLlib's artificial step after each chunk (see the module doc), then the standardisation over all rows in
     # RLlib's order: real rows of chunk 0, its artificial row, real rows of chunk 1, ...
     phantom = -v_last
     phantom[:-1] += gamma * v_first[1:] + gamma * lambda_ * a_first[1:]
     phantom_targets = (phantom.astype(np.float32) + v_last.astype(np.float32)).astype(np.float32)
-    phantom_advantages = phantom_targets - v_last.astype(np.float32)
+    phantom_advantages = ((phantom_targets - v_last.astype(np.float32)) * w_last).sum(-1, dtype=np.float32)
     num_real, num_chunks = len(batch["advantages"]), len(rows)
     padded = np.empty(num_real + num_chunks, dtype=np.float32)
     chunk_of_row = np.repeat(np.arange(num_chunks), rows)
