@@ -67,6 +67,7 @@ def test_van_der_waals_holds_the_target_distance_and_repulsion_keeps_pushing(tmp
         vdw, repulsion = vdw.result()[0], repulsion.result()[0]
     held = _mean_nearest(vdw, 0.5, 1.0)
     assert 0.7 * ell0 < held < 1.3 * ell0, held
-    early, late = _mean_nearest(repulsion, 0.2, 0.3), _mean_nearest(repulsion, 0.9, 1.0)
+    # Past ℓ0 by a tenth of the run, and still pushing: it gains more than 0.1 after that.
+    early, late = _mean_nearest(repulsion, 0.1, 0.2), _mean_nearest(repulsion, 0.9, 1.0)
     assert late > 2 * ell0 and late > 1.8 * held, (late, held)
-    assert late > early + 0.05, (early, late)
+    assert late > early + 0.1, (early, late)
