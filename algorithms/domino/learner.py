@@ -19,13 +19,9 @@ import torch
 from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
 from ray.rllib.core import ALL_MODULES, DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
-from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.metrics import (
     CONNECTOR_PIPELINE_TIMER,
     LEARNER_CONNECTOR,
-    LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_IN,
-    LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_OUT,
-    WEIGHTS_SEQ_NO,
 )
 
 from armillary.algorithms.domino import losses
@@ -102,16 +98,7 @@ class DominoPPOLearner(LeanPPOTorchLearner):
             weights = [part.reshape(*shape, 2).cpu().numpy() for part, shape in zip(weight.split(sizes), shapes)]
             batch = train_batch(rollouts, values, gamma=config.gamma, lambda_=config.lambda_, rewards=rewards,
                                 weights=weights)
-        columns = {key: torch.as_tensor(batch[key], device=self._device)
-                   for key in (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Postprocessing.ADVANTAGES,
-                               Postprocessing.VALUE_TARGETS)}
-        columns = {key: value.float() if value.dtype == torch.float64 else value for key, value in columns.items()}
-        steps = len(batch[Postprocessing.ADVANTAGES])
-        chunks = sum(int(rollout.chunk_end.sum()) for rollout in rollouts)
-        self.metrics.log_value((ALL_MODULES, LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_IN), steps)
-        self.metrics.log_value((ALL_MODULES, LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_OUT), steps + chunks)
-        self._compute_off_policyness({module_id: {WEIGHTS_SEQ_NO: torch.as_tensor(batch[WEIGHTS_SEQ_NO])}})
-        return columns
+        return self._columns_of_train_batch(module_id, rollouts, batch)
 
     def _minibatch_loss(self, module, minibatch, *, with_stats, **loss_args):
         return ppo_loss(module, minibatch, with_stats=with_stats, value_heads=HEADS, **loss_args)

@@ -31,6 +31,7 @@ through RLlib's learner connector (as episode chunks) with a custom learner conn
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core import ALL_MODULES
@@ -238,10 +239,16 @@ class LeanPPOTorchLearner(PPOTorchLearner):
                         flat = flat.float()
                     values.append(module.compute_values({Columns.OBS: flat}).reshape(obs.shape[:2]).cpu().numpy())
             batch = train_batch(rollouts, values, gamma=config.gamma, lambda_=config.lambda_)
-            columns = {}
-            for key in _LOSS_COLUMNS:
-                value = torch.as_tensor(batch[key], device=self._device)
-                columns[key] = value.float() if value.dtype == torch.float64 else value
+        return self._columns_of_train_batch(module_id, rollouts, batch)
+
+    def _columns_of_train_batch(self, module_id: str, rollouts: list[Rollout],
+                                batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """The loss's columns of a rollout train batch (rollout.train_batch) as tensors on the learner's device, and
+        the figures RLlib's learner connector would log for it."""
+        columns = {}
+        for key in _LOSS_COLUMNS:
+            value = torch.as_tensor(batch[key], device=self._device)
+            columns[key] = value.float() if value.dtype == torch.float64 else value
         steps = len(batch[Postprocessing.ADVANTAGES])
         chunks = sum(int(rollout.chunk_end.sum()) for rollout in rollouts)
         self.metrics.log_value((ALL_MODULES, LEARNER_CONNECTOR_SUM_EPISODES_LENGTH_IN), steps)
