@@ -325,14 +325,19 @@ def test_pbt_exploit_copies_a_domino_trial_with_its_multipliers(tmp_path):
 
     exploits = [json.loads(line) for line in (run_dir / "tune" / "pbt_global.txt").read_text().splitlines()]
     assert exploits, "PBT never copied a trial"
-    recipient_tag, donor_tag, iteration, _, donor_config, new_config = exploits[0]
+    recipient_tag, donor_tag, _, _, donor_config, new_config = exploits[0]
 
     def rows_of(tag: str) -> dict[int, dict]:
         (result_file,) = [f for f in (run_dir / "tune").glob("*/result.json") if f"_{tag}_" in f.parent.name]
         return {int(r["training_iteration"]): r for r in map(json.loads, result_file.read_text().splitlines())}
 
-    donor, recipient = rows_of(donor_tag)[iteration], rows_of(recipient_tag)[iteration + 1]
-    assert recipient["iterations_since_restore"] == 1  # restarted from the copied checkpoint
+    # The copy: the recipient's first restart (synchronous PBT pauses every trial at a perturbation, so its first
+    # restart is the first exploit); it resumed from the donor's checkpoint of the iteration before. (PBT's own
+    # record of the iteration can lag by one, so it is not used.)
+    recipient_rows = rows_of(recipient_tag)
+    restarts = [i for i, row in sorted(recipient_rows.items()) if i > 1 and row.get("iterations_since_restore") == 1]
+    assert restarts, "the recipient never restarted from a checkpoint"
+    donor, recipient = rows_of(donor_tag)[restarts[0] - 1], recipient_rows[restarts[0]]
     hp = load_spec("domino/grid").algorithm.config
 
     def integral(row: dict, alpha: float, i: int) -> tuple[float, float]:
