@@ -19,15 +19,12 @@ import torch
 from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
 from ray.rllib.core import ALL_MODULES, DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
-from ray.rllib.utils.metrics import (
-    CONNECTOR_PIPELINE_TIMER,
-    LEARNER_CONNECTOR,
-)
+from ray.rllib.utils.metrics import CONNECTOR_PIPELINE_TIMER, LEARNER_CONNECTOR
 
 from armillary.algorithms.domino import losses
 from armillary.algorithms.domino.connectors import DominoRewardConnector, domino_rewards
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID, SF_MASK, SF_NEXT_PHI, SF_TERMINATED
-from armillary.algorithms.ppo.learner import LeanPPOTorchLearner, ppo_loss
+from armillary.algorithms.ppo.learner import LeanPPOTorchLearner
 from armillary.algorithms.ppo.rollout import train_batch
 from armillary.algorithms.skills.connectors import TwoStreamAdvantages
 from armillary.algorithms.skills.learner import two_value_heads_ppo_loss
@@ -36,6 +33,8 @@ HEADS = ("extrinsic", "diversity")  # the policy's value heads, in the order of 
 
 
 class DominoPPOLearner(LeanPPOTorchLearner):
+    value_heads = HEADS  # the lean loop's loss trains both value heads (ppo_loss)
+
     def build(self) -> None:
         super().build()
         if self.config.add_default_connectors_to_learner_pipeline:
@@ -65,9 +64,6 @@ class DominoPPOLearner(LeanPPOTorchLearner):
     def _trained_module_id(self) -> str | None:
         # The state module holds buffers only, unless it has the successor-feature head to train.
         return DEFAULT_MODULE_ID if self.module[DOMINO_MODULE_ID].unwrapped().state.sf_network is None else None
-
-    def array_path_applies(self) -> bool:
-        return self.config.add_default_connectors_to_learner_pipeline and self.config._learner_connector is None
 
     def _columns_from_rollouts(self, module_id, rollouts) -> dict[str, torch.Tensor]:
         """The connector pipeline's train batch from the rollout arrays: connectors.domino_rewards on every slot
@@ -99,9 +95,6 @@ class DominoPPOLearner(LeanPPOTorchLearner):
             batch = train_batch(rollouts, values, gamma=config.gamma, lambda_=config.lambda_, rewards=rewards,
                                 weights=weights)
         return self._columns_of_train_batch(module_id, rollouts, batch)
-
-    def _minibatch_loss(self, module, minibatch, *, with_stats, **loss_args):
-        return ppo_loss(module, minibatch, with_stats=with_stats, value_heads=HEADS, **loss_args)
 
     def _successor_feature_loss(self, batch, fwd_out):
         state = self.module[DOMINO_MODULE_ID].unwrapped().state

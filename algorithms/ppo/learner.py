@@ -118,6 +118,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
 
     num_lean_updates: int = 0  # updates that took the lean path (the rest went to RLlib's); tests read it
     num_array_updates: int = 0  # of those, updates whose batch came from Rollout arrays (no learner connector)
+    value_heads: tuple[str, ...] = ()  # names of the module's value heads when it has several (ppo_loss)
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         """RLlib's default (Adam on all of the module's parameters, lr from config.lr), with torch's multi-tensor
@@ -290,7 +291,8 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             for start in starts:
                 minibatch = {key: value[start:start + minibatch_size] for key, value in epoch_columns.items()}
                 with_stats = (epoch, start) == last
-                loss, stats = self._minibatch_loss(module, minibatch, with_stats=with_stats, **loss_args)
+                loss, stats = ppo_loss(module, minibatch, with_stats=with_stats, value_heads=self.value_heads,
+                                       **loss_args)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 global_norm = self._clip_and_sanitise(params, config.grad_clip)
@@ -303,11 +305,6 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             self.metrics.log_value((module_id, f"gradients_{optimizer_name}_global_norm"),
                                    global_norm, window=1)
         self._log_steps_trained(module_id, per_epoch * minibatch_size, num_epochs, per_epoch)
-
-    def _minibatch_loss(self, module, minibatch: dict[str, torch.Tensor], *, with_stats: bool,
-                        **loss_args) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss of one minibatch: PPO's (a learner whose module has more value heads brings its own)."""
-        return ppo_loss(module, minibatch, with_stats=with_stats, **loss_args)
 
     @staticmethod
     def _clip_and_sanitise(params: list[torch.Tensor], grad_clip: float | None) -> torch.Tensor | None:
