@@ -1,5 +1,5 @@
-"""DominoPPO: PPO's training step (the multiplier and ψ/v̄ updates happen inside the learner), then the
-learner's DOMiNO figures re-logged as top-level `domino/<name>` result keys, e.g. result["domino"]["lagrange"]["1"]
+"""DominoPPO: PPO's training step (the multiplier and ψ/v̄ updates happen inside the learner); each iteration's
+result then carries the learner's DOMiNO figures as top-level `domino/<name>` keys, e.g. result["domino"]["lagrange"]["1"]
 (flattened by the platform to `domino/lagrange/1`)."""
 
 from __future__ import annotations
@@ -39,10 +39,18 @@ class DominoPPO(PPO):
     def get_default_config(cls) -> DominoPPOConfig:
         return DominoPPOConfig()
 
-    def training_step(self) -> None:
-        super().training_step()
+    def step(self) -> dict:
+        """PPO's iteration; then the learner's DOMiNO figures, already reduced in its results, are copied into the
+        result's `domino` namespace (a copy of the reduced values, not a second set of logged metrics)."""
+        results = super().step()
+        learner_figures = results.get(LEARNER_RESULTS, {}).get(DOMINO_MODULE_ID, {})
         num_policies = self.config.learner_config_dict["domino"]["settings"]["num_policies"]
+        namespace = results.setdefault(NAMESPACE, {})
         for name in figure_names(num_policies):
-            key = (LEARNER_RESULTS, DOMINO_MODULE_ID, name)
-            if key in self.metrics:
-                self.metrics.log_value((NAMESPACE, *name.split("/")), float(self.metrics.peek(key)), window=1)
+            if name in learner_figures:
+                *groups, leaf = name.split("/")
+                target = namespace
+                for group in groups:
+                    target = target.setdefault(group, {})
+                target[leaf] = float(learner_figures[name])
+        return results

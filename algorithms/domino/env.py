@@ -65,8 +65,10 @@ class DominoEnv(gym.Env):
             feature_dim = int(np.asarray(info[self.features]).size)
             self._flat_features = np.asarray(info[self.features]).ndim == 1
         self.layout = DominoLayout(observation_dim, feature_dim, self.num_policies, self.features == "observation")
-        # (size, D, F in the observation): looked up once, not per step.
-        self._widths = (self.layout.size, observation_dim, 0 if self.layout.features_in_observation else feature_dim)
+        # The observation's slices, looked up once, not per step: [:d] the inner observation, [d:df] φ (empty when φ
+        # is the observation), the rest the one-hot.
+        self._d = observation_dim
+        self._df = observation_dim + (0 if self.layout.features_in_observation else feature_dim)
         self._flat = len(space.shape) == 1
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(self.layout.size,), dtype=np.float32)
         self.action_space = self.inner.action_space
@@ -83,8 +85,9 @@ class DominoEnv(gym.Env):
             raise ValueError(f"policy must be in 0..{self.num_policies - 1}, got {self.policy}")
         inner_seed = None if seed is None else int(self.np_random.integers(2**31))
         obs, info = self.inner.reset(seed=inner_seed, options=options or None)
-        self._one_hot = np.zeros(self.num_policies, dtype=np.float32)
-        self._one_hot[self.policy] = 1.0
+        # Every observation of the episode starts as a copy of this one: zeros with policy i's one-hot set.
+        self._template = np.zeros(self.layout.size, dtype=np.float32)
+        self._template[self._df + self.policy] = 1.0
         return self._observation(obs, info), {**info, "policy": self.policy}
 
     def step(self, action):
@@ -100,10 +103,8 @@ class DominoEnv(gym.Env):
         self.inner.close()
 
     def _observation(self, obs, info) -> np.ndarray:
-        size, d, f = self._widths
-        out = np.empty(size, dtype=np.float32)
-        out[:d] = obs if self._flat else np.asarray(obs).reshape(-1)
-        if f:
-            out[d:d + f] = info[self.features] if self._flat_features else np.asarray(info[self.features]).reshape(-1)
-        out[size - self.num_policies:] = self._one_hot
+        out = self._template.copy()
+        out[:self._d] = obs if self._flat else np.asarray(obs).reshape(-1)
+        if self._df > self._d:
+            out[self._d:self._df] = info[self.features] if self._flat_features else np.asarray(info[self.features]).reshape(-1)
         return out

@@ -85,7 +85,8 @@ def ppo_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_cl
             if with_stats:
                 per_head = vf_loss_clipped.detach().mean(0)
                 values, targets = values[:, 0], batch[Postprocessing.VALUE_TARGETS][:, 0]
-            vf_loss, vf_loss_clipped = vf_loss.sum(-1), vf_loss_clipped.sum(-1)
+                vf_loss = vf_loss.sum(-1)  # the unclipped error enters only the logged figures
+            vf_loss_clipped = vf_loss_clipped.sum(-1)
     else:
         values = vf_loss = vf_loss_clipped = torch.zeros((), device=surrogate.device)
     total = torch.mean(-surrogate + vf_loss_coeff * vf_loss_clipped - entropy_coeff * entropy)
