@@ -1,6 +1,6 @@
 """DOMiNO vs its baselines on the multi-goal room: constraint satisfaction and diversity, over seeds.
 
-    python benchmarks/domino_grid.py --steps 400000 --seeds 0 1 2 --out runs/domino_grid
+    python benchmarks/domino_grid.py --seeds 0 1 2 --out runs/domino_grid        # each preset's budget (800k env steps)
     python benchmarks/domino_grid.py --variants domino --alphas 0.5 0.7 0.9 0.99 --seeds 0 1 2   # the α sweep
     python benchmarks/domino_grid.py --variants domino ppo --seeds 0 --steps 200000            # throughput ratio
     python benchmarks/domino_grid.py --report --out runs/domino_grid --plot curves.png        # table + σ(λ_i) curves
@@ -302,7 +302,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["domino", "no-diversity", "fixed-mix"], choices=[*PRESETS, "ppo"])
     parser.add_argument("--alphas", nargs="*", type=float, default=[], help="α values for the domino variant (default: the preset's)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=400_000)
+    parser.add_argument("--steps", type=int, help="env steps per run (default: the domino/grid preset's stop, 800k)")
     parser.add_argument("--tolerance", type=float, default=0.05, help="constraint met when v̄_i/v̄_0 ≥ α − tolerance")
     parser.add_argument("--set", nargs="*", default=[], dest="extra", help="extra spec overrides, e.g. algorithm.config.lr=1e-3")
     parser.add_argument("--out", type=Path, default=Path("runs/domino_grid"))
@@ -330,6 +330,10 @@ def main() -> None:
             plot_nearest_distances(lines, args.plot_distances)
         return
 
+    if args.steps is None:
+        from armillary.platform.spec import load_spec
+
+        args.steps = load_spec("domino/grid").stop.env_steps
     if args.child:
         variant, alpha, seed = json.loads(args.child)
         print("RESULT " + json.dumps(run_one(variant, alpha, seed, args.steps, args.extra)), flush=True)

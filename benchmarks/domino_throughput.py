@@ -6,14 +6,15 @@ Both are built from the domino/grid preset's PPO settings and env (plain PPO: th
 `ppo` variant, one policy, the bare env), sampling in-process (0 env runners). Plain PPO runs twice: as the
 `ppo` algorithm is (its lean env runner and learner, algorithms/ppo/) and on RLlib's own env runner and
 PPOTorchLearner ("ppo-rllib"), the code path DOMiNO's learner and env runner are built on. Each round times
---iterations training iterations of each after one warm-up iteration. Prints env steps per second per round and
-the ratios.
+--iterations training iterations of each after one warm-up iteration. Prints env steps per second per round, the
+ratio of the means over rounds and the median (and range) of the per-round ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,11 @@ def main() -> None:
     print("mean: " + ", ".join(f"{name} {rate:.0f}" for name, rate in mean.items()) + " env steps/s")
     for baseline in ("ppo", "ppo-rllib"):
         ratio = mean["domino"] / mean[baseline]
-        print(f"domino/{baseline} = {ratio:.3f} (overhead {100 * (1 - ratio):.1f}%)")
+        # Each round times DOMiNO and the baseline back to back, so a round's ratio sees (nearly) the same machine
+        # load; the median over rounds is robust to a load spike that hits one of the two.
+        per_round = sorted(d / b for d, b in zip(rates["domino"], rates[baseline]))
+        print(f"domino/{baseline} = {ratio:.3f} (overhead {100 * (1 - ratio):.1f}%); per round: median "
+              f"{statistics.median(per_round):.3f}, range {per_round[0]:.3f}–{per_round[-1]:.3f}")
     for algo in algos.values():
         algo.stop()
 
