@@ -1,6 +1,6 @@
 """DominoPPO: PPO's training step (the multiplier and ψ/v̄ updates happen inside the learner); each iteration's
-result then carries the learner's DOMiNO figures as top-level `domino/<name>` keys, e.g. result["domino"]["lagrange"]["1"]
-(flattened by the platform to `domino/lagrange/1`)."""
+result then carries the learner's DOMiNO figures as top-level `domino/<name>` keys, e.g.
+result["domino"]["lagrange"]["1"] (flattened by the platform to `domino/lagrange/1`)."""
 
 from __future__ import annotations
 

@@ -106,5 +106,6 @@ class DominoEnv(gym.Env):
         out = self._template.copy()
         out[:self._d] = obs if self._flat else np.asarray(obs).reshape(-1)
         if self._df > self._d:
-            out[self._d:self._df] = info[self.features] if self._flat_features else np.asarray(info[self.features]).reshape(-1)
+            features = info[self.features]
+            out[self._d:self._df] = features if self._flat_features else np.asarray(features).reshape(-1)
         return out

@@ -5,14 +5,14 @@ from armillary.platform.presets import register
 # φ = the agent's normalised (x, y) (info["features"]): ψ_i is policy i's mean position, so ψ distances read
 # as distances in the room (corners of the 7x7 room are 1 apart along an edge).
 # Tuned by hand on one seed (algorithms/domino/EXPERIMENTS.md): ψ's decay 0.9 per iteration (0.99 averages over
-# most of a short run), r_d scaled by 5 (φ·Δψ/2 is ~0.01 per step here, against r_e = 1 every ~6 steps). Multipliers: the PI update
-# (K_I = 0.1, K_P = 2, |λ| ≤ 5) instead of the gradient step, whose σ(λ) swung with a period of ~100–150
-# iterations because the policies answer a weight change only tens of iterations later (EXPERIMENTS.md,
-# "Multiplier dynamics"; the gains come from the closed-loop model in tests/test_domino_math.py).
+# most of a short run), r_d scaled by 5 (φ·Δψ/2 is ~0.01 per step here, against r_e = 1 every ~6 steps).
+# Multipliers: the PI update (K_I = 0.1, K_P = 2, |λ| ≤ 5) instead of the gradient step, whose σ(λ) swung with a
+# period of ~100–150 iterations because the policies answer a weight change only tens of iterations later
+# (EXPERIMENTS.md, "Multiplier dynamics"; the gains come from the closed-loop model in tests/test_domino_math.py).
 # Last iterate (EXPERIMENTS.md, "The last iterate"): PPO's entropy bonus (0.05; 0.01 at first, then 0.03) makes
-# each policy's answer to σ(λ) a graded one, so the policies settle around the target instead of swinging between the
-# goals and r_d; the multipliers aim 0.05 above α (target_margin), the size of that remaining fluctuation, so it
-# stays above α − 0.05.
+# each policy's answer to σ(λ) a graded one, so the policies settle around the target instead of swinging between
+# the goals and r_d; the multipliers aim 0.05 above α (target_margin), the size of that remaining fluctuation, so
+# it stays above α − 0.05.
 GRID = {
     "num_policies": 4, "features": "features", "optimality_ratio": 0.9, "diversity": "vdw", "target_distance": 0.5,
     "diversity_scale": 5.0, "sf_decay": 0.9, "value_decay": 0.9, "target_margin": 0.05,
@@ -23,8 +23,9 @@ GRID = {
 # A continuing task of fixed length (the goal sends the agent back to the start), as DOMiNO's average-reward
 # setting assumes: with terminating goals a policy could collect more per-step diversity reward by never arriving.
 GRID_ENV = {"name": "multi-goal-room", "config": {"size": 7, "max_episode_steps": 30, "observation": "onehot", "on_goal": "respawn"}}
-# 800k env steps (400 iterations): at 400k some runs of the α sweep were still mid-swing after a slack multiplier's
-# long drift, and the last iterate met α − 0.05 for 134 of 144 policies against 141 of 144 at 800k (README, "Measured").
+# 800k env steps (400 iterations): at 400k some runs of the α sweep were still mid-swing after a slack
+# multiplier's long drift; the last iterate met α − 0.05 for 134 of 144 policies there, 141 of 144 at 800k
+# (README, "Measured").
 GRID_RUN = {"seeds": [0, 1, 2], "stop": {"env_steps": 800_000}, "checkpoint": {"every_iterations": 20}}
 
 register(
