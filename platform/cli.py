@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # dm_control (imported by RLlib) otherwise looks for a display
@@ -32,13 +33,21 @@ def _load(args):
     return load_spec(args.experiment, args.overrides, smoke=getattr(args, "smoke", False))
 
 
-def connect_ray(address: str | None = None, *, dashboard: bool = True) -> None:
-    """Join the cluster at `address` / $RAY_ADDRESS, else start a local Ray (with dashboard) for this process."""
+def connect_ray(address: str | None = None, *, dashboard: bool = True, verbose: bool = True) -> None:
+    """Join the cluster at `address` / $RAY_ADDRESS, else start a local Ray (with dashboard) for this process.
+
+    verbose=False: Ray's own messages go to the run log and the workers' output stays in the trial folders and
+    Ray's session logs (trial errors still reach the console through Tune, in full)."""
+    if not verbose:
+        from armillary.platform import console
+
+        console.quiet_libraries()
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=verbose)
+        _quiet_again(verbose)
         return
     kwargs = {}
     if os.environ.get("ARMILLARY_METRICS_EXPORT_PORT"):
@@ -46,9 +55,23 @@ def connect_ray(address: str | None = None, *, dashboard: bool = True) -> None:
     # address="local": always a fresh Ray for this process. A bare ray.init() would join whatever cluster
     # `ray start` last recorded on this machine, even a dead one.
     context = ray.init(address="local", include_dashboard=dashboard, dashboard_host="127.0.0.1",
-                       runtime_env={"env_vars": {"MUJOCO_GL": "egl"}}, **kwargs)
+                       runtime_env={"env_vars": {"MUJOCO_GL": "egl"}}, log_to_driver=verbose, **kwargs)
+    _quiet_again(verbose)
     if dashboard and context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}")
+
+
+def _quiet_again(verbose: bool) -> None:
+    """ray.init and the imports it triggers add console handlers of their own; RLlib adds its own on import (done
+    here, before building a config logs its first notice)."""
+    if not verbose:
+        import mlflow  # noqa: F401
+        import ray.rllib  # noqa: F401
+        import ray.tune  # noqa: F401
+
+        from armillary.platform import console
+
+        console.quiet_libraries()
 
 
 def _job_preset(name: str):
@@ -81,9 +104,10 @@ def cmd_run(args) -> int:
     spec = _load(args)
     from armillary.platform.runner import run_experiment
 
-    connect_ray(args.address, dashboard=not args.no_dashboard)
-    outcome = run_experiment(spec, fresh=args.fresh)
-    return _summarize(outcome)
+    started = time.monotonic()
+    connect_ray(args.address, dashboard=not args.no_dashboard, verbose=args.verbose)
+    outcome = run_experiment(spec, fresh=args.fresh, verbose=args.verbose)
+    return _summarize(spec, outcome, time.monotonic() - started)
 
 
 def cmd_resume(args) -> int:
@@ -97,16 +121,32 @@ def cmd_resume(args) -> int:
         print(f"{run_dir} already completed; nothing to resume")
         return 0
     spec = load_run_spec(run_dir)
-    connect_ray(args.address, dashboard=not args.no_dashboard)
-    return _summarize(run_experiment(spec, resume_dir=run_dir, root=run_dir.parents[1]))
+    started = time.monotonic()
+    connect_ray(args.address, dashboard=not args.no_dashboard, verbose=args.verbose)
+    outcome = run_experiment(spec, resume_dir=run_dir, root=run_dir.parents[1], verbose=args.verbose)
+    return _summarize(spec, outcome, time.monotonic() - started)
 
 
-def _summarize(outcome) -> int:
+def _summarize(spec, outcome, wall_s: float) -> int:
+    """Each trial's final figures, the wall time, and where the results, the MLflow run and the report are."""
+    from armillary.platform import console
+    from armillary.platform.runner import progress_columns
+
     state = "finished" if outcome.ok else f"finished with {outcome.num_errors} failed trial(s)"
-    print(f"\nExperiment {state}: {outcome.num_trials} trial(s){' (resumed)' if outcome.resumed else ''}")
+    print(f"\nExperiment {state}: {outcome.num_trials} trial(s){' (resumed)' if outcome.resumed else ''} "
+          f"in {console.duration(wall_s)}")
+    if outcome.trials:
+        columns, parameters = progress_columns(spec)
+        print("\n".join(console.trial_rows(outcome.trials, columns, parameters)))
     print(f"  results:  {outcome.run_dir}")
     print(f"  MLflow:   run {outcome.parent_run_id} at {outcome.tracking_uri}")
-    print(f"  curves:   armillary report {outcome.run_dir}")
+    if outcome.report_paths:
+        print(f"  report:   {outcome.report_paths[0]}" + (f" (+{len(outcome.report_paths) - 1} more)"
+                                                         if len(outcome.report_paths) > 1 else ""))
+    else:
+        print(f"  curves:   armillary report {outcome.run_dir}")
+    if console.run_log_path() is not None:
+        print(f"  log:      {console.run_log_path()} (library messages; --verbose prints them)")
     return 0 if outcome.ok else 1
 
 
@@ -194,12 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="start a new run even if an unfinished one exists")
     p.add_argument("--address", help="join this Ray cluster instead of starting a local one")
     p.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
+    p.add_argument("--verbose", action="store_true", help="print every library message and Tune's full status")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="resume an unfinished run from its folder")
     p.add_argument("run_dir")
     p.add_argument("--address")
     p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="print every library message and Tune's full status")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("submit", help="submit an experiment to a Ray cluster as a Ray job")
@@ -242,8 +284,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags and positionals in any order on every subcommand (`run ppo/cartpole --smoke seeds=[0]` as well as
+    `run --smoke ppo/cartpole seeds=[0]`): plain argparse stops collecting `nargs="*"` positionals at the first
+    flag, so each subcommand's own arguments are parsed intermixed."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    subparsers = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    command = argv[0] if argv else None
+    sub = subparsers.choices.get(command)
+    # `serve` passes its remaining arguments through untouched (REMAINDER), which intermixed parsing cannot do.
+    if sub is None or command == "serve":
+        return parser.parse_args(argv)
+    args = sub.parse_intermixed_args(argv[1:])
+    args.command = command
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     from armillary.platform.spec import SpecError
 
     try:

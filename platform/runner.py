@@ -18,11 +18,11 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from armillary.platform import metrics, tracking
+from armillary.platform import console, metrics, tracking
 from armillary.platform.rllib_config import build_algorithm_config
 from armillary.platform.spec import ExperimentSpec, SpecError, validate
 
@@ -46,6 +46,9 @@ class RunOutcome:
     num_errors: int
     parent_run_id: str
     tracking_uri: str
+    # Per trial: (Tune's trial config, "done" or "error", the last result), for the summary's table.
+    trials: list[tuple[dict[str, Any], str, dict[str, Any]]] = field(default_factory=list)
+    report_paths: list[Path] = field(default_factory=list)
 
 
 def find_resumable(spec: ExperimentSpec, root: Path | None = None) -> Path | None:
@@ -141,20 +144,31 @@ def prepare(spec: ExperimentSpec) -> None:
             raise SpecError([str(err)]) from None
 
 
-def _progress_reporter(spec: ExperimentSpec):
-    from ray.tune import CLIReporter
-
+def progress_columns(spec: ExperimentSpec) -> tuple[dict[str, str], dict[str, str]]:
+    """The live table's result columns (env steps, the algorithm's headline figures, steps/s) and its parameter
+    columns (search-space path → short name)."""
     from armillary.algorithms import registry as algorithms
 
     own = algorithms.get(spec.algorithm.name).progress_metrics or {metrics.EPISODE_RETURN: "return"}
     columns = {metrics.ENV_STEPS: "env steps", **own, metrics.STEPS_PER_SECOND: "steps/s"}
-    return CLIReporter(metric_columns=columns, parameter_columns={"seed": "seed", **{f"overrides/{p}": p.split(".")[-1]
-                       for p in spec.tune.search_space}}, max_report_frequency=15, sort_by_metric=False)
+    return columns, {path: path.split(".")[-1] for path in spec.tune.search_space}
+
+
+def _progress_reporter(spec: ExperimentSpec, verbose: bool):
+    from ray.tune import CLIReporter
+
+    columns, parameters = progress_columns(spec)
+    if not verbose:
+        return console.live_table(columns, parameters)
+    return CLIReporter(metric_columns=columns, parameter_columns={"seed": "seed", **{f"overrides/{p}": short
+                       for p, short in parameters.items()}}, max_report_frequency=15, sort_by_metric=False)
 
 
 def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Path | None = None,
-                   root: Path | None = None) -> RunOutcome:
-    """Run (or resume) an experiment on the Ray cluster this process is connected to."""
+                   root: Path | None = None, verbose: bool = True) -> RunOutcome:
+    """Run (or resume) an experiment on the Ray cluster this process is connected to.
+
+    verbose=False: the compact live table, and library logs in the run folder's run.log (platform.console)."""
     from ray import tune
 
     root = root or runs_root()
@@ -168,6 +182,8 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
         run_dir.mkdir(parents=True, exist_ok=False)
         (run_dir / "spec.yaml").write_text(spec.to_yaml())
         (run_dir / "provenance.json").write_text(json.dumps(tracking.provenance(spec, REPO_ROOT), indent=2))
+    if not verbose:
+        console.open_run_log(run_dir)
 
     prov = json.loads((run_dir / "provenance.json").read_text())
     uri = tracking.resolve_tracking_uri(spec, root)
@@ -195,7 +211,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
                 name="tune",
                 storage_path=str(run_dir),
                 callbacks=[callback],
-                progress_reporter=_progress_reporter(spec),
+                progress_reporter=_progress_reporter(spec, verbose),
                 verbose=1,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
                 failure_config=tune.FailureConfig(max_failures=spec.failure.max_failures),
@@ -205,17 +221,21 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     reconcile_results(tune_dir)
     errors = results.num_errors
     ok = errors == 0
+    report_paths: list[Path] = []
     if ok:
         (run_dir / "COMPLETED").write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         try:
             from armillary.platform.report import report_run
 
-            report_run(run_dir, log_to_mlflow=True)
+            report_paths = report_run(run_dir, log_to_mlflow=True)
         except Exception as err:  # a plot must never turn a finished experiment into a failed one
             print(f"warning: learning-curve report failed: {err}")
     tracking.finish_parent_run(uri, parent_run_id, ok)
+    trials = [(dict(result.config or {}), "error" if result.error else "done", dict(result.metrics or {}))
+              for result in results]
     return RunOutcome(run_dir=run_dir, ok=ok, resumed=resumed_from is not None, num_trials=len(results),
-                      num_errors=errors, parent_run_id=parent_run_id, tracking_uri=uri)
+                      num_errors=errors, parent_run_id=parent_run_id, tracking_uri=uri, trials=trials,
+                      report_paths=list(report_paths))
 
 
 def reconcile_results(tune_dir: Path) -> None:

@@ -86,3 +86,34 @@ def test_resume_refuses_a_folder_that_is_not_a_run_and_skips_a_completed_run(tmp
     (run / "COMPLETED").write_text("yes")
     assert cli.main(["resume", str(run)]) == 0
     assert "already completed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "ppo/cartpole", "--smoke", "seeds=[0]"], {"experiment": "ppo/cartpole", "smoke": True, "overrides": ["seeds=[0]"]}),
+    (["run", "--smoke", "ppo/cartpole", "seeds=[0]"], {"experiment": "ppo/cartpole", "smoke": True, "overrides": ["seeds=[0]"]}),
+    (["run", "seeds=[0]", "--fresh", "ppo/cartpole"], None),  # an override before the experiment is not an experiment
+    (["run", "ppo/cartpole", "a.b=1", "--verbose", "--no-dashboard", "c.d=2", "--fresh"],
+     {"experiment": "ppo/cartpole", "overrides": ["a.b=1", "c.d=2"], "verbose": True, "fresh": True}),
+    (["validate", "ppo/cartpole", "--show", "seeds=[1]", "--smoke"],
+     {"experiment": "ppo/cartpole", "show": True, "smoke": True, "overrides": ["seeds=[1]"]}),
+    (["submit", "ppo/cartpole", "--address", "http://127.0.0.1:8265", "seeds=[0]", "--wait"],
+     {"experiment": "ppo/cartpole", "address": "http://127.0.0.1:8265", "overrides": ["seeds=[0]"], "wait": True}),
+    (["render-k8s", "ppo/cartpole", "--profile", "cluster-cpu", "seeds=[0]"],
+     {"experiment": "ppo/cartpole", "profile": "cluster-cpu", "overrides": ["seeds=[0]"]}),
+    (["resume", "--verbose", "runs/x/y"], {"run_dir": "runs/x/y", "verbose": True}),
+    (["report", "--metric", "a", "runs/x/y", "--no-mlflow"], {"run_dir": "runs/x/y", "metric": ["a"], "no_mlflow": True}),
+    (["diff", "runs/a", "runs/b"], {"run_a": "runs/a", "run_b": "runs/b"}),
+])
+def test_flags_and_overrides_in_any_order_on_every_subcommand(argv, expected):
+    args = cli.parse_args(argv)
+    assert args.command == argv[0]
+    if expected is None:  # parsed, but the experiment is the first positional, whatever it is
+        assert args.experiment == "seeds=[0]" and args.overrides == ["ppo/cartpole"]
+        return
+    for key, value in expected.items():
+        assert getattr(args, key) == value, key
+
+
+def test_an_override_after_a_flag_validates(capsys):
+    assert cli.main(["validate", "ppo/cartpole", "--smoke", "seeds=[7]", "--show"]) == 0
+    assert "- 7" in capsys.readouterr().out

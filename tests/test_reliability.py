@@ -110,6 +110,11 @@ def test_smoke_run_end_to_end(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     print(f"smoke run took {elapsed:.1f} s")
     assert "mlflow ui --backend-store-uri" in out.stdout or "MLflow:" in out.stdout
+    # A quiet console: the summary with the per-trial figures, no library warnings (they are in run.log).
+    console_lines = (out.stdout + out.stderr).splitlines()
+    assert len(console_lines) <= 30, "\n".join(console_lines)
+    assert not [line for line in console_lines if "WARNING" in line or "Warning" in line], "\n".join(console_lines)
+    assert "seed 0" in out.stdout and "done" in out.stdout and "report:" in out.stdout
 
     (run_dir,) = _run_dirs(runs, "ppo__cartpole")
     assert (run_dir / "COMPLETED").exists()
@@ -117,6 +122,8 @@ def test_smoke_run_end_to_end(tmp_path):
     provenance = json.loads((run_dir / "provenance.json").read_text())
     assert provenance["versions"]["ray"] and provenance["spec_hash"]
     assert (run_dir / "report" / "return.png").stat().st_size > 1000
+    assert "Experiment state snapshotting" in (run_dir / "run.log").read_text() or \
+        "Started a local Ray instance" in (run_dir / "run.log").read_text()
 
     client, parents, children = _mlflow_trials(runs, "ppo/cartpole")
     (parent,), (child,) = parents, children

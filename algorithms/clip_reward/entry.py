@@ -99,5 +99,7 @@ ENTRY = register(
         description="PPO on a language-goal reward from a CLIP model served by Ray Serve (r = 1[P(goal|frame) > β]).",
         smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "frames_per_request": 64},
         prepare=prepare,
+        progress_metrics={"clip-reward-ppo/gt_success_rate": "success (ground truth)",
+                          "clip-reward-ppo/firing_rate": "reward firing rate"},
     )
 )

@@ -119,5 +119,7 @@ ENTRY = register(
         # policy and 200-step clips alone took ~40 s).
         smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "summary_episodes": 1, "clip_steps": 20},
         final_artifacts=final_artifacts,
+        progress_metrics={"env_runners/episode_return_mean": "return", "domino/constraints_met": "constraints met",
+                          "domino/min_pairwise_sf_distance": "min ψ distance"},
     )
 )
