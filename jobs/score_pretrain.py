@@ -33,7 +33,7 @@ def _examples(task, rng: random.Random, count: int, second_turn: bool, correctio
     """(prompt, target) pairs of training-split problems. Turn 2: the context holds a correct first attempt, or,
     with probability `corrections`, a wrong one (a misread digit or a wrong column sum, arithmetic.wrong_solution);
     the target is the correct solution either way."""
-    from armillary.algorithms.score.tasks import Problem
+    from armillary.algorithms.score.tasks.base import Problem
     from armillary.algorithms.score.tasks.arithmetic import ERROR_KINDS, solve, split_of, wrong_solution
 
     out = []

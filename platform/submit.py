@@ -18,7 +18,7 @@ from pathlib import Path
 from armillary.platform.spec import ExperimentSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_FOLDERS = ("platform", "algorithms", "envs", "jobs")
+PACKAGE_FOLDERS = ("core", "platform", "algorithms", "envs", "jobs")
 
 # Never uploaded with the working_dir (gitignore-style patterns, relative to the repo root).
 WORKING_DIR_EXCLUDES = [

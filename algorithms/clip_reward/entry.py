@@ -13,7 +13,8 @@ from pydantic import Field
 
 from armillary.algorithms.clip_reward.config import ServeConfig
 from armillary.algorithms.ppo.entry import PPOHyperparameters
-from armillary.algorithms.registry import AlgorithmEntry, register
+from armillary.core.entries import AlgorithmEntry
+from armillary.algorithms.registry import register
 
 FIT_COMMAND = "armillary run clip-reward/fit"
 # What the callback reads from each step's info: the rendered frame, the goal text, and the ground truth it logs.

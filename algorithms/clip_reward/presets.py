@@ -1,7 +1,7 @@
 """clip-reward presets: PPO on the VLM reward only, and the same run with shuffled goal texts (the control)."""
 
+from armillary.core.presets import register, register_job
 from armillary.envs.language_goals import FLOOR_CAPTION
-from armillary.platform.presets import register, register_job
 
 # The model `clip-reward/fit` trains (small: 0.98 PR-AUC, see the README) and how it is served.
 REWARD_MODEL = {

@@ -8,7 +8,8 @@ PPO's connector pipeline, and the settings the learner reads back (learner_confi
 from __future__ import annotations
 
 from armillary.algorithms.domino.config import DominoHyperparameters
-from armillary.algorithms.registry import AlgorithmEntry, register
+from armillary.algorithms.registry import register
+from armillary.core.entries import AlgorithmEntry
 
 
 def _config_class():

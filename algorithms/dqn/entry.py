@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from armillary.algorithms.registry import AlgorithmEntry, Hyperparameters, register, split_batch
+from armillary.core.entries import AlgorithmEntry
+from armillary.core.hyperparameters import Hyperparameters
+from armillary.algorithms.registry import register, split_batch
 
 
 class DQNHyperparameters(Hyperparameters):

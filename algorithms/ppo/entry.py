@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from armillary.algorithms.registry import AlgorithmEntry, Hyperparameters, register, split_batch
+from armillary.core.entries import AlgorithmEntry
+from armillary.core.hyperparameters import Hyperparameters
+from armillary.algorithms.registry import register, split_batch
 
 
 class PPOHyperparameters(Hyperparameters):

@@ -2,7 +2,7 @@
 `python -m armillary.jobs.score_pretrain --out runs/score/tiny-base`): full SCoRe (Stage I → Stage II in one run)
 and the issue's baselines and ablations, 3 seeds each. See README.md for the measured table."""
 
-from armillary.platform.presets import register
+from armillary.core.presets import register
 
 BASE_MODEL = "runs/score/tiny-base"
 # The tiny model's settings. The paper's lr (5e-6) is for Gemini-size models; the 0.8M-parameter base needs a far

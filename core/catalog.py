@@ -1,7 +1,9 @@
 """A named catalog of entries (algorithms, environments, presets), filled by importing its modules.
 
 Lookup fails with the registered names and close matches, so a typo in a spec reads as one. The
-modules are imported on first use, keeping `import armillary...` cheap and free of Ray.
+modules are imported on first use, keeping `import armillary...` cheap and free of Ray. A catalog
+names its modules by string; a layer above may add its own (`include`), so a lower layer never
+names a module above it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ class Catalog(Generic[Entry]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
         return entry
+
+    def include(self, modules: tuple[str, ...]) -> None:
+        """Also import these modules (by a layer above the catalog's own) before the next lookup."""
+        self._modules += tuple(m for m in modules if m not in self._modules)
+        self._loaded = False
 
     def _load(self) -> None:
         if not self._loaded:
