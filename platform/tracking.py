@@ -26,8 +26,8 @@ from typing import Any, Mapping
 from ray.tune import Callback
 
 from armillary.platform import metrics as metric_names
-from armillary.platform.mlflow_store import client as _client
-from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment  # noqa: F401 (re-exported)
+from armillary.core.mlflow_store import client as _client
+from armillary.core.mlflow_store import default_tracking_uri, ensure_experiment  # noqa: F401 (re-exported)
 from armillary.platform.spec import ExperimentSpec, trial_spec
 
 TAG_RUN_DIR = "armillary.run_dir"

@@ -44,7 +44,7 @@ MODELS = "runs/clip_reward/models"
 
 register_job(
     "clip-reward/fit",
-    "armillary.jobs.clip_finetune",
+    "armillary.algorithms.clip_reward.finetune",
     ["--size", "small", "--seed", "0", "--out", f"{MODELS}/small-seed0"],
     "Fine-tune a CLIP model on rendered (frame, caption) pairs (default: the small one the PPO presets use; "
     "size=tiny|medium|large seed=N out=PATH).",
@@ -54,7 +54,7 @@ register_job(
 
 register_job(
     "clip-reward/eval",
-    "armillary.jobs.clip_eval",
+    "armillary.algorithms.clip_reward.evaluate",
     [f"tiny={MODELS}/tiny-seed0", f"small={MODELS}/small-seed0", f"medium={MODELS}/medium-seed0"],
     "Precision/recall of the reward against ground-truth success per model size; PR curves to MLflow "
     "(fit each size first: clip-reward/fit size=tiny out=runs/clip_reward/models/tiny-seed0, ...).",

@@ -86,7 +86,7 @@ def check_model(value: str) -> None:
     if not (path / "config.json").is_file():
         raise ValueError(
             f"algorithm.config.model: no transformers model at {path} (no config.json); build the tiny base with: "
-            f"python -m armillary.jobs.score_pretrain --out {value} (about 15 min on one CPU thread), or give any "
+            f"python -m armillary.algorithms.score.pretrain --out {value} (about 15 min on one CPU thread), or give any "
             f"folder written by save_pretrained. For a quick smoke run without it, use "
             f"algorithm.config.model={BUILTIN_PREFIX}tiny-1digit"
         )

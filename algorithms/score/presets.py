@@ -1,5 +1,5 @@
 """SCoRe presets on the synthetic addition task with the tiny pre-trained base (runs/score/tiny-base, built by
-`python -m armillary.jobs.score_pretrain --out runs/score/tiny-base`): full SCoRe (Stage I → Stage II in one run)
+`python -m armillary.algorithms.score.pretrain --out runs/score/tiny-base`): full SCoRe (Stage I → Stage II in one run)
 and the issue's baselines and ablations, 3 seeds each. See README.md for the measured table."""
 
 from armillary.core.presets import register

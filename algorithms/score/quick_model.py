@@ -1,5 +1,5 @@
 """Built-in quick models: tiny policies made in seconds, for smoke runs and tests on a machine without
-runs/score/tiny-base (which takes ~14 minutes to pre-train; `python -m armillary.jobs.score_pretrain`).
+runs/score/tiny-base (which takes ~14 minutes to pre-train; `python -m armillary.algorithms.score.pretrain`).
 
 `builtin:tiny-1digit` is a 2-layer, 64-wide Llama model SFT-trained for a few hundred steps on single-digit
 addition in the arithmetic task's format (turn-1 examples, and turn-2 examples that repeat a correct first

@@ -11,7 +11,7 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from armillary.algorithms.ppo.entry import apply as apply_ppo
+from armillary.algorithms.ppo.configure import apply as apply_ppo
 from armillary.algorithms.skills.config import SkillHyperparameters
 from armillary.algorithms.skills.env import SkillEnv
 from armillary.algorithms.skills.method import SkillMethod, method_path

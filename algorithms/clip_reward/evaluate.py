@@ -1,6 +1,6 @@
 """Offline evaluation of VLM rewards: precision/recall against ground-truth success on held-out frames.
 
-    python -m armillary.jobs.clip_eval tiny=runs/clip_reward/models/tiny small=... medium=... \
+    python -m armillary.algorithms.clip_reward.evaluate tiny=runs/clip_reward/models/tiny small=... medium=... \
         --out runs/clip_reward/eval
 
 For every model: P(goal | frame) on held-out (frame, goal, success) triples of the language-goal world
@@ -27,12 +27,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from armillary.algorithms.clip_reward.config import RewardConfig
+from armillary.algorithms.clip_reward.model_settings import RewardConfig
 from armillary.algorithms.clip_reward.models import load_clip
 from armillary.algorithms.clip_reward.reward import ClipReward
 from armillary.envs.language_goals import FLOOR_CAPTION, LanguageGoalOptions, World, success_triples
-from armillary.platform.mlflow_store import client as mlflow_client
-from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment
+from armillary.core.mlflow_store import client as mlflow_client
+from armillary.core.mlflow_store import default_tracking_uri, ensure_experiment
 
 EVAL_SEED = 9_999_991  # held out: training uses seeds 0.. and 1_000_003 + seed
 EXPERIMENT = "clip-reward/eval"

@@ -1,6 +1,6 @@
 """Pre-train the tiny SCoRe policy by SFT on the synthetic addition task, to about 50% first-attempt accuracy.
 
-    OMP_NUM_THREADS=1 python -m armillary.jobs.score_pretrain --out runs/score/tiny-base --max-minutes 30
+    OMP_NUM_THREADS=1 python -m armillary.algorithms.score.pretrain --out runs/score/tiny-base --max-minutes 30
 
 The model sees two kinds of examples (loss on the response only):
 - turn 1: "Q: a+b\\nA: " → the worked solution (a batch of 64 every step);
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     final_problems = task.problems("test", args.final_eval_problems)
     final = evaluate_greedy(model, tokenizer, task, final_problems, max_new_tokens=max_new_tokens)
     report = {
-        "command": "python -m armillary.jobs.score_pretrain " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m armillary.algorithms.score.pretrain " + " ".join(sys.argv[1:] if argv is None else argv),
         "parameters": count_parameters(model),
         "steps": step,
         "kept_step": kept_step or step,

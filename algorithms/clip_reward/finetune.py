@@ -1,6 +1,6 @@
 """Fine-tune a CLIP model contrastively on rendered (frame, caption) pairs of the language-goal world.
 
-    python -m armillary.jobs.clip_finetune --size small --out runs/clip_reward/models/small
+    python -m armillary.algorithms.clip_reward.finetune --size small --out runs/clip_reward/models/small
 
 The paper fine-tuned its CLIP models on domain data; no pretrained weights can be downloaded here, so by
 default the model is built at the env's frame size from a CLIPConfig (`--size`, see
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from armillary.algorithms.clip_reward.config import FinetuneConfig
+from armillary.algorithms.clip_reward.model_settings import FinetuneConfig
 from armillary.algorithms.clip_reward.losses import grouped_clip_loss
 from armillary.algorithms.clip_reward.models import (
     CLIP_MEAN,
@@ -43,8 +43,8 @@ from armillary.algorithms.clip_reward.models import (
     save_clip,
 )
 from armillary.envs.language_goals import LanguageGoalOptions, World, caption_pairs
-from armillary.platform.mlflow_store import client as mlflow_client
-from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment
+from armillary.core.mlflow_store import client as mlflow_client
+from armillary.core.mlflow_store import default_tracking_uri, ensure_experiment
 
 EXPERIMENT = "clip-reward/fit"
 

@@ -1,10 +1,10 @@
 """Score any SCoRe policy on any task: greedy two-turn episodes on held-out problems → Acc@t1, Acc@t2, Δ, Δi→c,
 Δc→i and the changed-answer rate.
 
-    python -m armillary.jobs.score_evaluate --model runs/score/tiny-base --task arithmetic --problems 500
-    python -m armillary.jobs.score_evaluate --model <trial>/checkpoint_000009 --task arithmetic
-    python -m armillary.jobs.score_evaluate --model <trial>/export/figures/model --task math-jsonl --path data.jsonl
-    python -m armillary.jobs.score_evaluate --model runs/score/tiny-base --task humaneval --problems 20
+    python -m armillary.algorithms.score.evaluate --model runs/score/tiny-base --task arithmetic --problems 500
+    python -m armillary.algorithms.score.evaluate --model <trial>/checkpoint_000009 --task arithmetic
+    python -m armillary.algorithms.score.evaluate --model <trial>/export/figures/model --task math-jsonl --path data.jsonl
+    python -m armillary.algorithms.score.evaluate --model runs/score/tiny-base --task humaneval --problems 20
 
 --model takes a transformers folder, a hub name, a built-in quick model (builtin:tiny-1digit), or an RLlib
 checkpoint of the `score` algorithm (a folder holding learner_group/; the policy's weights are read from it
