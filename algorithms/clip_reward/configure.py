@@ -1,6 +1,6 @@
 """From `clip-reward-ppo`'s hyperparameters to a run.
 
-apply(): PPO's semantics (the PPO entry), the reward callback and its settings, and the env options the
+apply(): PPO's semantics (ppo/configure.py), the reward callback and its settings, and the env options the
 method needs (frames in the infos; the env's own reward off). prepare(): deploy the reward model once,
 from the driver, before any trial starts — every trial (and every env runner) then calls the same deployment.
 """

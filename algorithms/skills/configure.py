@@ -1,6 +1,6 @@
 """Turns a skill algorithm's hyperparameters into RLlib config: the shared body of each entry's apply().
 
-PPO's own semantics come from the PPO entry; on top: the skill env wrapper, a MultiRLModule with the
+PPO's own semantics come from ppo/configure.py; on top: the skill env wrapper, a MultiRLModule with the
 policy and the learner-only discriminator module, the learner that trains both, and the settings the
 learner and the evaluation read back (learner_config_dict["skills"]).
 """
