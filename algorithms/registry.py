@@ -1,55 +1,12 @@
-"""The algorithm registry: a spec names an algorithm; this says what its hyperparameters are and how
-they become an RLlib AlgorithmConfig.
-
-An entry's `apply` sets only algorithm semantics (losses, batch sizes, networks). Everything about
-where the work runs (env runners, learners, GPUs) is set by armillary.platform.rllib_config from the
-resources profile, so moving an experiment from a laptop to a cluster never changes what it learns.
+"""The algorithm registry: a spec names an algorithm; its entry (armillary.core.entries.AlgorithmEntry) says
+what its hyperparameters are and how they become an RLlib AlgorithmConfig.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
-
-from pydantic import BaseModel, ConfigDict
-
-from armillary.platform.catalog import Catalog
-
-if TYPE_CHECKING:  # keep this module importable without Ray
-    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
-
-    from armillary.envs.registry import EnvEntry
-
-
-class Hyperparameters(BaseModel):
-    """Base class of every algorithm's hyperparameters: typed, documented, unknown fields rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class AlgorithmEntry:
-    name: str
-    hyperparameters: type[Hyperparameters]
-    # Returns the RLlib config class to start from (imported lazily: Ray is heavy).
-    config_class: Callable[[], type["AlgorithmConfig"]]
-    # apply(config, hyperparameters, env_entry, num_learners) -> config with the algorithm's semantics set.
-    apply: Callable[["AlgorithmConfig", Any, "EnvEntry", int], "AlgorithmConfig"]
-    description: str
-    smoke: dict[str, Any] = field(default_factory=dict)
-    # Names of the RL modules whose weights make up the exported policy (plain torch state_dict).
-    policy_modules: tuple[str, ...] = ("default_policy",)
-    # Optional: write method-specific pictures/files (occupancy maps, clips, tables) for a trained
-    # algorithm into a folder; the platform logs them to the trial's MLflow run at the end of training.
-    final_artifacts: Callable[[Any, Any], None] | None = None
-    # Optional: what must hold or run before any trial, done once with the hyperparameters by the driver (connected
-    # to Ray, before any run folder or MLflow run): e.g. a model file must exist where the job runs, a Ray Serve
-    # deployment of a reward model every trial shares must be up. Raises ValueError naming the field otherwise.
-    prepare: Callable[[Any], None] | None = None
-    # Optional: result key → column title of the few figures the live progress table shows instead of the mean
-    # episode return (for algorithms whose episodes have no meaningful return, e.g. SCoRe's accuracies).
-    progress_metrics: dict[str, str] | None = None
-
+from armillary.core.catalog import Catalog
+from armillary.core.entries import AlgorithmEntry
+from armillary.envs import registry as environments
 
 # Modules whose import registers algorithms (imported on first lookup).
 _CATALOG: Catalog[AlgorithmEntry] = Catalog(
@@ -65,6 +22,9 @@ _CATALOG: Catalog[AlgorithmEntry] = Catalog(
         "armillary.algorithms.clip_reward.entry",
     ),
 )
+
+# Environments an algorithm brings with it: SCoRe's tasks are its environments (see that module's docstring).
+environments.CATALOG.include(("armillary.algorithms.score.task_env",))
 
 
 def register(entry: AlgorithmEntry) -> AlgorithmEntry:

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     import torch
 
-    from armillary.algorithms.clip_reward.config import RewardConfig, ServeConfig
+    from armillary.algorithms.clip_reward.model_settings import RewardConfig, ServeConfig
     from armillary.algorithms.clip_reward.models import load_clip
     from armillary.algorithms.clip_reward.reward import ClipReward
     from armillary.algorithms.clip_reward.serve import replica_stats, start

@@ -53,7 +53,7 @@ def ppo_spec_file(steps: int) -> str:
     """A spec for plain PPO with domino/grid's PPO settings and env (written to a temporary YAML file)."""
     import yaml
 
-    from armillary.algorithms.ppo.entry import PPOHyperparameters
+    from armillary.algorithms.ppo.config import PPOHyperparameters
     from armillary.platform import presets
 
     grid = presets.spec_dict("domino/grid")

@@ -1,6 +1,6 @@
 """Per-policy occupancy pictures of DOMiNO and its no-diversity baseline on the multi-goal room.
 
-    OMP_NUM_THREADS=1 python benchmarks/domino_pictures.py --seed 0 --out algorithms/domino/figures
+    OMP_NUM_THREADS=1 python benchmarks/domino_pictures.py --seed 0 --out results/domino/grid_equal_800k
 
 Trains each preset for --steps env steps (in-process sampling) and writes the algorithm's final artifacts
 (occupancy_per_policy.png: greedy visit heat maps of the N policies side by side; domino_policies.json) into

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from armillary.platform.trainable import trial_spec
+from armillary.platform.spec import trial_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
 from domino_grid import last_quarter_std, mean_ci, plot_multiplier_traces  # noqa: E402  (a sibling script)

@@ -30,7 +30,7 @@ def main() -> None:
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from armillary.algorithms.ppo.entry import apply as apply_ppo
+    from armillary.algorithms.ppo.configure import apply as apply_ppo
     from armillary.envs import registry as environments
     from armillary.platform.rllib_config import build_algorithm_config
     from armillary.platform.spec import load_spec

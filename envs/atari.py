@@ -30,7 +30,8 @@ import os
 import gymnasium as gym
 from pydantic import Field
 
-from armillary.envs.registry import EnvEntry, EnvOptions, register
+from armillary.core.entries import EnvEntry, EnvOptions
+from armillary.envs.registry import register
 
 # Importing ray.rllib (for its wrappers) imports dm_control, which must not pick a display-based GL backend.
 os.environ.setdefault("MUJOCO_GL", "egl")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 from pydantic import Field
 
-from armillary.envs.registry import EnvEntry, EnvOptions, register
+from armillary.core.entries import EnvEntry, EnvOptions
+from armillary.envs.registry import register
 
 
 class ClassicOptions(EnvOptions):

@@ -38,7 +38,8 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from pydantic import Field  # noqa: E402
 
-from armillary.envs.registry import EnvEntry, EnvOptions, register  # noqa: E402
+from armillary.core.entries import EnvEntry, EnvOptions  # noqa: E402
+from armillary.envs.registry import register  # noqa: E402
 
 DMC_TASKS = (
     ("walker", "stand"),

@@ -46,7 +46,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field
 
-from armillary.envs.registry import EnvEntry, EnvOptions, register
+from armillary.core.entries import EnvEntry, EnvOptions
+from armillary.envs.registry import register
 
 Position = tuple[int, int]
 

@@ -56,7 +56,8 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field, model_validator
 
-from armillary.envs.registry import EnvEntry, EnvOptions, register
+from armillary.core.entries import EnvEntry, EnvOptions
+from armillary.envs.registry import register
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),

@@ -26,7 +26,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from armillary.envs.gridworld import ACTION_NAMES, GridMap, _paint_cell, _paint_map, open_room_map
-from armillary.envs.registry import EnvEntry, EnvOptions, register
+from armillary.core.entries import EnvEntry, EnvOptions
+from armillary.envs.registry import register
 
 _GOAL_RGB = (60, 180, 75)
 _AGENT_RGB = (230, 25, 75)

@@ -1,67 +1,44 @@
 """The environment registry: algorithms and experiment specs name environments, never constructors.
 
-Each entry carries a typed options model (pydantic, unknown fields rejected), a factory, and the
-overrides that `--smoke` applies. RLlib sees every entry as `armillary/<name>`; the platform
-registers them with Ray in one place (armillary.platform.rllib_config).
+Each entry (armillary.core.entries.EnvEntry) carries a typed options model (pydantic, unknown fields
+rejected), a factory, and the overrides that `--smoke` applies. RLlib sees every entry as
+`armillary/<name>`; the platform registers them with Ray in one place (armillary.platform.rllib_config).
+An algorithm that brings its own environments adds its module to this catalog from the layer above
+(armillary.algorithms.registry).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
-from pydantic import BaseModel, ConfigDict
+from armillary.core.catalog import Catalog
+from armillary.core.entries import EnvEntry
 
-from armillary.platform.catalog import Catalog
-
-
-class EnvOptions(BaseModel):
-    """Base class of every environment's options: typed, unknown fields rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class EnvEntry:
-    name: str
-    options: type[EnvOptions]
-    make: Callable[[Any], gym.Env]
-    description: str
-    family: str  # "classic", "grid", "atari", "dmc", "language-goal", ...
-    smoke: dict[str, Any] = field(default_factory=dict)
-    # Suggested RLlib `model_config` for this observation type (e.g. conv filters for pixels).
-    model_config: dict[str, Any] = field(default_factory=dict)
-
-    def build(self, options: dict[str, Any] | EnvOptions | None = None) -> gym.Env:
-        if not isinstance(options, EnvOptions):
-            options = self.options.model_validate(options or {})
-        return self.make(options)
-
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 # Modules whose import registers environments (imported on first lookup).
-_CATALOG: Catalog[EnvEntry] = Catalog(
+CATALOG: Catalog[EnvEntry] = Catalog(
     "environment",
     ("armillary.envs.classic", "armillary.envs.gridworld", "armillary.envs.atari", "armillary.envs.dmc",
      "armillary.envs.skill_options", "armillary.envs.language_goals",
-     "armillary.envs.multigoal",
-     "armillary.algorithms.score.task_env"),  # SCoRe's tasks as envs: see that module's docstring
+     "armillary.envs.multigoal"),
 )
 
 
 def register(entry: EnvEntry) -> EnvEntry:
-    return _CATALOG.add(entry.name, entry)
+    return CATALOG.add(entry.name, entry)
 
 
 def names() -> list[str]:
-    return _CATALOG.names()
+    return CATALOG.names()
 
 
 def get(name: str) -> EnvEntry:
-    return _CATALOG.get(name)
+    return CATALOG.get(name)
 
 
-def make(name: str, options: dict[str, Any] | None = None) -> gym.Env:
+def make(name: str, options: dict[str, Any] | None = None) -> "gym.Env":
     return get(name).build(options)
 
 

@@ -24,7 +24,10 @@ import gymnasium as gym
 import numpy as np
 from pydantic import Field
 
-from armillary.envs.registry import EnvEntry, EnvOptions, register
+from armillary.core.entries import EnvEntry, EnvOptions
+from armillary.envs import registry as environments
+from armillary.envs.registry import register
+from armillary.envs.skill_layout import SkillObservationLayout
 
 LIBRARY_FILE = "skills.json"
 POLICY_DIR = "policy"
@@ -64,8 +67,6 @@ class FrozenSkills:
         import torch
         from ray.rllib.core.rl_module.rl_module import RLModule
 
-        from armillary.algorithms.skills.env import SkillObservationLayout
-
         folder = Path(folder).resolve()
         if not (folder / LIBRARY_FILE).is_file():
             raise FileNotFoundError(f"skills: {folder} has no {LIBRARY_FILE}; export one with export_skill_library()")
@@ -93,8 +94,6 @@ class SkillOptionsEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, options: SkillOptionsEnvOptions):
-        from armillary.envs import registry as environments
-
         room = {"size": options.size, "max_episode_steps": options.max_episode_steps, "start": "random",
                 "observation": "xy", "goal": "random", "observe_goal": True}
         self.inner = environments.make("open-room", room)

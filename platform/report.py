@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from armillary.platform import metrics as metric_names
+from armillary.platform.spec import load_run_spec
 
 LOSS_KEYS = ("policy_loss", "vf_loss", "entropy", "total_loss")
 
@@ -120,7 +121,6 @@ def _finite(value: Any) -> bool:
 def _log_report(run_dir: Path, out_dir: Path) -> None:
     """Log the plots into the experiment's parent MLflow run (found by its run-dir tag)."""
     from armillary.platform import tracking
-    from armillary.platform.runner import load_run_spec
 
     spec = load_run_spec(run_dir)
     root = run_dir.parents[1]

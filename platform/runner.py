@@ -24,7 +24,7 @@ from typing import Any
 
 from armillary.platform import console, metrics, tracking
 from armillary.platform.rllib_config import build_algorithm_config
-from armillary.platform.spec import ExperimentSpec, SpecError, validate
+from armillary.platform.spec import ExperimentSpec, SpecError, load_run_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,12 +69,6 @@ def find_resumable(spec: ExperimentSpec, root: Path | None = None) -> Path | Non
         if previous.spec_hash() == spec.spec_hash() and Tuner.can_restore(str(run_dir / "tune")):
             return run_dir
     return None
-
-
-def load_run_spec(run_dir: Path) -> ExperimentSpec:
-    import yaml
-
-    return validate(yaml.safe_load((run_dir / "spec.yaml").read_text()))
 
 
 def _search_space(spec: ExperimentSpec) -> dict[str, Any]:

@@ -15,12 +15,14 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from armillary.algorithms import registry as algorithms
+from armillary.core.entries import EnvOptions
+from armillary.core.hyperparameters import Hyperparameters
 from armillary.envs import registry as environments
 from armillary.platform import presets
 
@@ -74,7 +76,7 @@ def _typed_section(data: Any, lookup, model_of) -> Any:
 
 class AlgorithmSection(_Strict):
     name: str = Field(description="A registered algorithm (armillary list).")
-    config: algorithms.Hyperparameters = Field(description="The algorithm's hyperparameters.")
+    config: Hyperparameters = Field(description="The algorithm's hyperparameters.")
 
     @model_validator(mode="before")
     @classmethod
@@ -89,7 +91,7 @@ class AlgorithmSection(_Strict):
 
 class EnvSection(_Strict):
     name: str = Field(description="A registered environment (armillary list).")
-    config: environments.EnvOptions = Field(description="The environment's options.")
+    config: EnvOptions = Field(description="The environment's options.")
 
     @model_validator(mode="before")
     @classmethod
@@ -382,6 +384,23 @@ def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
     data["resources"] = {"profile": "local-gpu" if profile.endswith("gpu") and _has_gpu() else "local-cpu",
                          "num_env_runners": 0, "num_learners": 0}
     return data
+
+
+def trial_spec(spec_dict: Mapping[str, Any], trial_config: Mapping[str, Any]) -> ExperimentSpec:
+    """The complete spec of one trial: the experiment's spec with its seed and sampled overrides."""
+    data = copy.deepcopy(dict(spec_dict))
+    for path, value in (trial_config.get("overrides") or {}).items():
+        set_dotted(data, path, value)
+    data["seeds"] = [int(trial_config["seed"])]
+    # One trial has no axes left to search and nothing to schedule (PBT, for one, insists on a search space).
+    tune = data.setdefault("tune", {})
+    tune["search_space"], tune["scheduler"] = {}, {"kind": "fifo"}
+    return validate(data)
+
+
+def load_run_spec(run_dir: Path) -> ExperimentSpec:
+    """The resolved spec a run folder was started with (its spec.yaml)."""
+    return validate(yaml.safe_load((run_dir / "spec.yaml").read_text()))
 
 
 def validate(data: Any) -> ExperimentSpec:

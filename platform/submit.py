@@ -1,8 +1,9 @@
 """Submit an experiment to a Ray cluster as a Ray job, unchanged from a local run.
 
-The code travels as a staged copy of the `armillary` package (Ray's py_modules), the repository as the
-job's working_dir without .git, runs, checkpoints, data or virtual environments; the spec travels
-fully resolved, so the cluster runs exactly what was validated here.
+The code travels once, as a staged copy of the `armillary` package (Ray's py_modules); the repository goes as
+the job's working_dir without that code (it is the package), without results/ (measured results, not code) and
+without .git, runs, checkpoints, data or virtual environments; the spec travels fully resolved, so the cluster
+runs exactly what was validated here.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from pathlib import Path
 from armillary.platform.spec import ExperimentSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_FOLDERS = ("platform", "algorithms", "envs", "jobs")
+PACKAGE_FOLDERS = ("core", "platform", "algorithms", "envs", "jobs")
 
-# Never uploaded with the working_dir (gitignore-style patterns, relative to the repo root).
+# Never uploaded with the working_dir (gitignore-style patterns, relative to the repo root; a leading "/" anchors a
+# pattern at the root). The package folders travel as py_modules, so the working_dir leaves them out.
 WORKING_DIR_EXCLUDES = [
+    *(f"/{folder}" for folder in PACKAGE_FOLDERS), "/results",
     ".git", ".venv", "venv", "runs", "mlruns", "mlartifacts", "*.db", "checkpoints", "checkpoint_*", "data",
     "datasets", "models", "*.pt", "*.ckpt", "*.safetensors", "*.bin", "*.mp4", "*.gif", "__pycache__", "*.pyc",
     ".pytest_cache", "*.egg-info", "build", "dist", "benchmarks/results", ".whl", ".gl",

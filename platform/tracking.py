@@ -26,9 +26,9 @@ from typing import Any, Mapping
 from ray.tune import Callback
 
 from armillary.platform import metrics as metric_names
-from armillary.platform.mlflow_store import client as _client
-from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment  # noqa: F401 (re-exported)
-from armillary.platform.spec import ExperimentSpec
+from armillary.core.mlflow_store import client as _client
+from armillary.core.mlflow_store import default_tracking_uri, ensure_experiment  # noqa: F401 (re-exported)
+from armillary.platform.spec import ExperimentSpec, trial_spec
 
 TAG_RUN_DIR = "armillary.run_dir"
 TAG_TRIAL = "armillary.trial_id"
@@ -236,8 +236,6 @@ class MlflowTrialCallback(Callback):
             history = self.client.get_metric_history(run_id, ITERATION_KEY)
             self._last_iteration[trial.trial_id] = int(max((m.value for m in history), default=0))
         else:
-            from armillary.platform.trainable import trial_spec
-
             spec = trial_spec(self.spec_dict, trial.config)
             run = self.client.create_run(
                 self.experiment_id,

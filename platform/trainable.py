@@ -7,7 +7,6 @@ valid spec (the same one its MLflow run records).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import tempfile
@@ -15,22 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from armillary.algorithms import registry as algorithms
 from armillary.platform import metrics
-from armillary.platform.spec import ExperimentSpec, set_dotted, validate
+from armillary.platform.spec import ExperimentSpec, trial_spec
+from armillary.platform.tracking import log_trial_artifacts
 
 ITERATION = "training_iteration"
-
-
-def trial_spec(spec_dict: Mapping[str, Any], trial_config: Mapping[str, Any]) -> ExperimentSpec:
-    """The complete spec of one trial: the experiment's spec with its seed and sampled overrides."""
-    data = copy.deepcopy(dict(spec_dict))
-    for path, value in (trial_config.get("overrides") or {}).items():
-        set_dotted(data, path, value)
-    data["seeds"] = [int(trial_config["seed"])]
-    # One trial has no axes left to search and nothing to schedule (PBT, for one, insists on a search space).
-    tune = data.setdefault("tune", {})
-    tune["search_space"], tune["scheduler"] = {}, {"kind": "fifo"}
-    return validate(data)
 
 
 def _stop_reached(spec: ExperimentSpec, summary: Mapping[str, float], iteration: int, elapsed_s: float) -> bool:
@@ -47,8 +36,6 @@ def _stop_reached(spec: ExperimentSpec, summary: Mapping[str, float], iteration:
 def export_policy(algo, spec: ExperimentSpec, folder: Path) -> None:
     """The trained weights as plain torch state_dicts + JSON metadata, loadable without Ray or RLlib."""
     import torch
-
-    from armillary.algorithms import registry as algorithms
 
     entry = algorithms.get(spec.algorithm.name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,9 +119,6 @@ def train_trial(config: dict[str, Any]) -> None:
 
 def _finish(algo, spec: ExperimentSpec, tracking: Mapping[str, str], trial_id: str, trial_dir: Path) -> None:
     """Export the final weights (and method pictures) and log them into the trial's MLflow run."""
-    from armillary.algorithms import registry as algorithms
-    from armillary.platform.tracking import log_trial_artifacts
-
     export = trial_dir / "export"
     export_policy(algo, spec, export / "policy")
     hook = algorithms.get(spec.algorithm.name).final_artifacts

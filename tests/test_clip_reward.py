@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from armillary.algorithms.clip_reward.config import FinetuneConfig, RewardConfig
+from armillary.algorithms.clip_reward.model_settings import FinetuneConfig, RewardConfig
 from armillary.algorithms.clip_reward.losses import grouped_clip_loss
 from armillary.algorithms.clip_reward.models import (
     MODEL_SIZES,
@@ -250,7 +250,7 @@ def test_config_rejects_bad_values():
 
 
 def test_tiny_finetune_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
-    from armillary.jobs.clip_finetune import finetune
+    from armillary.algorithms.clip_reward.finetune import finetune
 
     # A small world (4 goals) and one patch per cell, so a few seconds of training leave the plateau where the
     # model only knows caption frequencies (the default 2x2-cell patches take a few hundred steps longer).
@@ -269,7 +269,7 @@ def test_tiny_finetune_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
 
 
 def test_precision_recall_and_pr_auc_by_hand():
-    from armillary.jobs.clip_eval import average_precision, precision_recall_curve, threshold_metrics
+    from armillary.algorithms.clip_reward.evaluate import average_precision, precision_recall_curve, threshold_metrics
 
     scores = np.array([0.9, 0.8, 0.7, 0.6])
     labels = np.array([True, False, True, False])
@@ -286,7 +286,7 @@ def test_precision_recall_and_pr_auc_by_hand():
 def test_eval_job_writes_plot_results_and_mlflow(tiny_clip_model, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from armillary.jobs.clip_eval import EXPERIMENT, main
+    from armillary.algorithms.clip_reward.evaluate import EXPERIMENT, main
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("ARMILLARY_RUNS_DIR", str(tmp_path / "runs"))
@@ -303,7 +303,7 @@ def test_eval_job_writes_plot_results_and_mlflow(tiny_clip_model, tmp_path, monk
 
 
 def test_seeds_of_a_size_are_summarised_together():
-    from armillary.jobs.clip_eval import summarise_by_group
+    from armillary.algorithms.clip_reward.evaluate import summarise_by_group
 
     def result(auc):
         return {"num_parameters": 10, "pr_auc": auc, "precision": 1.0, "recall": 0.5, "f1": 0.6, "firing_rate": 0.3}
@@ -318,7 +318,7 @@ def test_model_side_and_jobs_do_not_import_ray():
     import subprocess
     import sys
 
-    code = ("import sys; import armillary.algorithms.clip_reward.reward, armillary.jobs.clip_finetune, "
-            "armillary.jobs.clip_eval; print('ray' in sys.modules)")
+    code = ("import sys; import armillary.algorithms.clip_reward.reward, armillary.algorithms.clip_reward.finetune, "
+            "armillary.algorithms.clip_reward.evaluate; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -93,7 +93,7 @@ def test_an_env_without_language_goals_is_refused():
 
 
 def test_a_missing_model_folder_is_refused_with_the_field_and_the_fix(tmp_path):
-    from armillary.algorithms.clip_reward.entry import check_model_exists
+    from armillary.algorithms.clip_reward.configure import check_model_exists
 
     with pytest.raises(ValueError, match=r"reward_model\.model.*armillary run clip-reward/fit"):
         check_model_exists(str(tmp_path / "nowhere"))

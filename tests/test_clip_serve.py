@@ -12,7 +12,7 @@ def served(tmp_path_factory):
     import ray
     from ray import serve
 
-    from armillary.algorithms.clip_reward.config import RewardConfig, ServeConfig
+    from armillary.algorithms.clip_reward.model_settings import RewardConfig, ServeConfig
     from armillary.algorithms.clip_reward.models import build_clip, build_tokenizer, save_clip
     from armillary.algorithms.clip_reward.serve import start
     from armillary.envs.language_goals import FLOOR_CAPTION, LanguageGoalOptions, World

@@ -299,7 +299,7 @@ def _drive_reward_service(folder) -> None:
     latency and batch-size metrics are exported under deployment="ClipRewardModel"."""
     from ray import serve
 
-    from armillary.algorithms.clip_reward.config import ServeConfig
+    from armillary.algorithms.clip_reward.model_settings import ServeConfig
     from armillary.algorithms.clip_reward.models import build_clip, build_tokenizer, save_clip
     from armillary.algorithms.clip_reward.serve import DEPLOYMENT_NAME, start
     from armillary.envs.language_goals import LanguageGoalOptions, World, success_triples

@@ -6,7 +6,7 @@ import tomllib
 
 from conftest import REPO_ROOT
 
-CODE_FOLDERS = ("platform", "algorithms", "envs", "jobs")
+CODE_FOLDERS = ("core", "platform", "algorithms", "envs", "jobs")
 
 
 def test_import_platform_from_repo_root_is_the_standard_library():

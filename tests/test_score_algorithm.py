@@ -79,7 +79,7 @@ def test_missing_model_is_refused_before_any_trial_naming_the_field_and_the_buil
     with pytest.raises(SpecError) as err:
         prepare(spec)
     message = str(err.value)
-    assert "algorithm.config.model" in message and "python -m armillary.jobs.score_pretrain" in message
+    assert "algorithm.config.model" in message and "python -m armillary.algorithms.score.pretrain" in message
 
 
 def test_schedule_and_baseline_fields_are_checked():
@@ -136,7 +136,7 @@ def test_two_stages_metrics_every_parameter_and_checkpoint_keeps_the_stage(local
         algo.save_to_path(str(tmp_path / "checkpoint"))
         algo.stop()
         # The evaluate job reads the same weights straight from the checkpoint, without Ray.
-        from armillary.jobs.score_evaluate import load_for_evaluation
+        from armillary.algorithms.score.evaluate import load_for_evaluation
 
         model, _, _ = load_for_evaluation(str(tmp_path / "checkpoint"))
         loaded = {f"lm.{k}": v.numpy() for k, v in model.state_dict().items()}
@@ -188,7 +188,7 @@ def test_two_cpu_learners_train_in_step(local_ray):
 def test_evaluate_job_prints_and_writes_the_figures(tmp_path, capsys):
     import json
 
-    from armillary.jobs.score_evaluate import main
+    from armillary.algorithms.score.evaluate import main
 
     assert main(["--model", "builtin:tiny-1digit", "--task", "arithmetic", "--min-digits", "1", "--max-digits", "1",
                  "--problems", "4", "--json", str(tmp_path / "figures.json")]) == 0

@@ -246,7 +246,7 @@ def test_score_modules_import_without_ray():
         "armillary.algorithms.score.sandbox, armillary.algorithms.score.model, armillary.algorithms.score.rollout, "
         "armillary.algorithms.score.config, armillary.algorithms.score.tasks.humaneval, "
         "armillary.algorithms.score.tasks.math_answers, armillary.algorithms.score.tasks.arithmetic, "
-        "armillary.jobs.score_pretrain; "
+        "armillary.algorithms.score.pretrain; "
         "print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -8,8 +8,9 @@ import random
 
 import pytest
 
-from armillary.algorithms.score.tasks import build_task, correctness
+from armillary.algorithms.score.tasks import build_task
 from armillary.algorithms.score.tasks import arithmetic
+from armillary.algorithms.score.tasks.base import correctness
 from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
 from armillary.algorithms.score.tasks.math_answers import (MathJsonlTask, answers_match, extract_final_answer,
                                                            is_correct_response, last_boxed, load_jsonl)

@@ -12,11 +12,12 @@ import torch
 from armillary.algorithms.disdain.losses import DisdainMethod
 from armillary.algorithms.rvic.losses import RvicMethod
 from armillary.algorithms.skills import estimators
-from armillary.algorithms.skills.env import SkillEnv, SkillObservationLayout
+from armillary.algorithms.skills.env import SkillEnv
 from armillary.algorithms.skills.evaluation import rollout_skills, skill_metrics
 from armillary.algorithms.skills.method import RewardSettings, SkillRewards, combine
 from armillary.algorithms.skills.networks import DiscriminatorEnsemble, ensemble_cross_entropy
 from armillary.algorithms.vic.losses import VicMethod
+from armillary.envs.skill_layout import SkillObservationLayout
 
 
 def logs(*rows):

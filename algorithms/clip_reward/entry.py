@@ -1,93 +1,18 @@
-"""PPO on the VLM reward only, registered with the platform: `armillary run clip-reward/ppo-language-goals`.
-
-apply(): PPO's semantics (the PPO entry), the reward callback and its settings, and the env options the
-method needs (frames in the infos; the env's own reward off). prepare(): deploy the reward model once,
-from the driver, before any trial starts — every trial (and every env runner) then calls the same deployment.
-"""
+"""PPO on the VLM reward only, registered with the platform: `armillary run clip-reward/ppo-language-goals`
+(hyperparameters: config.py; apply() and prepare(): configure.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import Field
-
-from armillary.algorithms.clip_reward.config import ServeConfig
-from armillary.algorithms.ppo.entry import PPOHyperparameters
-from armillary.algorithms.registry import AlgorithmEntry, register
-
-FIT_COMMAND = "armillary run clip-reward/fit"
-# What the callback reads from each step's info: the rendered frame, the goal text, and the ground truth it logs.
-REQUIRED_INFO = ("frame", "goal", "success", "reached")
-
-
-class ClipRewardPPOHyperparameters(PPOHyperparameters):
-    reward_model: ServeConfig = Field(description="The served reward model: model path, replicas, batching, β, τ, negatives.")
-    shuffled_goals: bool = Field(
-        False, description="Control: ask the reward model about a fixed *other* goal (a derangement of the goal set)."
-    )
-    frames_per_request: int = Field(512, ge=1, description="Frames per request to the deployment (a sample is split into these).")
-    reward_retry_window_s: float = Field(
-        180.0, ge=0, description="How long a failing request (replica died, timeout) is retried before the iteration fails."
-    )
-    reward_timeout_s: float = Field(120.0, gt=0, description="Longest wait for one request's answer before it is sent again.")
+from armillary.algorithms.clip_reward.config import ClipRewardPPOHyperparameters
+from armillary.algorithms.clip_reward.configure import apply, prepare
+from armillary.algorithms.registry import register
+from armillary.core.entries import AlgorithmEntry
 
 
 def _config_class():
     from armillary.algorithms.clip_reward.algorithm import ClipRewardPPOConfig
 
     return ClipRewardPPOConfig
-
-
-def apply(config, hp: ClipRewardPPOHyperparameters, env_entry, num_learners: int):
-    from armillary.algorithms.clip_reward.algorithm import ClipRewardCallback
-    from armillary.algorithms.ppo.entry import apply as apply_ppo
-
-    not_language_goals = ValueError(
-        f"env.name: {env_entry.name} is not a language-goal env: clip-reward-ppo needs options `reward` and "
-        f"`info_frame`, a `goals` list and infos with {', '.join(REQUIRED_INFO)}"
-    )
-    if not {"reward", "info_frame"} <= set(env_entry.options.model_fields):
-        raise not_language_goals
-    options = dict(config.env_config or {})
-    if options.get("reward", "external") != "external":
-        raise ValueError(
-            f"env.config.reward: clip-reward-ppo learns from the reward model only; set it to 'external' "
-            f"(got {options.get('reward')!r}, which would hand the learner the ground-truth success)"
-        )
-    options.update(reward="external", info_frame=True)
-    probe = env_entry.build(options)  # validates the options now, on the driver, and gives the goal set
-    goal_set = list(getattr(probe.unwrapped, "goals", ()))
-    _, info = probe.reset(seed=0)
-    probe.close()
-    if not goal_set or any(key not in info for key in REQUIRED_INFO):
-        raise not_language_goals
-    apply_ppo(config, hp, env_entry, num_learners)
-    config.environment(env_config=options)
-    config.callbacks(ClipRewardCallback)
-    config.clip_reward = {
-        "app_name": hp.reward_model.app_name, "frames_per_request": hp.frames_per_request,
-        "retry_window_s": hp.reward_retry_window_s, "timeout_s": hp.reward_timeout_s, "shuffled_goals": hp.shuffled_goals,
-        "goal_set": goal_set,
-    }
-    return config
-
-
-def check_model_exists(model: str) -> None:
-    """A model given as a local path must be a folder here; a hub name ("org/name") is left to the loader."""
-    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
-    if looks_like_path and not Path(model).expanduser().is_dir():
-        raise ValueError(
-            f"algorithm.config.reward_model.model: no saved model at {model!r} (train one with `{FIT_COMMAND}`, "
-            "or point this field at a saved CLIP model folder)"
-        )
-
-
-def prepare(hp: ClipRewardPPOHyperparameters) -> None:
-    """Deploy the reward model on the connected Ray cluster unless the application already runs."""
-    from armillary.algorithms.clip_reward.serve import ensure_running
-
-    check_model_exists(hp.reward_model.model)
-    ensure_running(hp.reward_model)
 
 
 ENTRY = register(

@@ -1,7 +1,7 @@
 """CLIP models for small rendered frames: sizes, the tokenizer, save/load in the standard format, preprocessing.
 
 No pretrained weights can be downloaded here, so models are built from a transformers `CLIPConfig` at the
-env's image size and trained by jobs/clip_finetune.py. They are saved with `save_pretrained` (config,
+env's image size and trained by algorithms/clip_reward/finetune.py. They are saved with `save_pretrained` (config,
 safetensors weights, tokenizer files, an image-processor config), so `load_clip` reads them exactly as it
 would read a hub checkpoint: `CLIPModel.from_pretrained` + `AutoTokenizer.from_pretrained` +
 `AutoImageProcessor.from_pretrained` (only its mean/std and size are used; the resize/normalise is done in

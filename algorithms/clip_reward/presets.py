@@ -1,7 +1,7 @@
 """clip-reward presets: PPO on the VLM reward only, and the same run with shuffled goal texts (the control)."""
 
+from armillary.core.presets import register, register_job
 from armillary.envs.language_goals import FLOOR_CAPTION
-from armillary.platform.presets import register, register_job
 
 # The model `clip-reward/fit` trains (small: 0.98 PR-AUC, see the README) and how it is served.
 REWARD_MODEL = {
@@ -44,7 +44,7 @@ MODELS = "runs/clip_reward/models"
 
 register_job(
     "clip-reward/fit",
-    "armillary.jobs.clip_finetune",
+    "armillary.algorithms.clip_reward.finetune",
     ["--size", "small", "--seed", "0", "--out", f"{MODELS}/small-seed0"],
     "Fine-tune a CLIP model on rendered (frame, caption) pairs (default: the small one the PPO presets use; "
     "size=tiny|medium|large seed=N out=PATH).",
@@ -54,7 +54,7 @@ register_job(
 
 register_job(
     "clip-reward/eval",
-    "armillary.jobs.clip_eval",
+    "armillary.algorithms.clip_reward.evaluate",
     [f"tiny={MODELS}/tiny-seed0", f"small={MODELS}/small-seed0", f"medium={MODELS}/medium-seed0"],
     "Precision/recall of the reward against ground-truth success per model size; PR curves to MLflow "
     "(fit each size first: clip-reward/fit size=tiny out=runs/clip_reward/models/tiny-seed0, ...).",

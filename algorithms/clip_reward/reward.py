@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from armillary.algorithms.clip_reward.config import RewardConfig
+from armillary.algorithms.clip_reward.model_settings import RewardConfig
 from armillary.algorithms.clip_reward.models import ClipBundle
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from armillary.algorithms.clip_reward.config import RewardConfig, ServeConfig
+from armillary.algorithms.clip_reward.model_settings import RewardConfig, ServeConfig
 from armillary.algorithms.clip_reward.reward import RewardInputError, RewardRequest
 
 DEPLOYMENT_NAME = "ClipRewardModel"

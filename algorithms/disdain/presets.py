@@ -1,20 +1,7 @@
 """DISDAIN presets: the authors' small Four Rooms setting (and its no-bonus baselines), Atari at scale."""
 
-from armillary.platform.presets import register
-
-# Settings found with benchmarks/skills_four_rooms.py (see algorithms/disdain/README.md).
-FOUR_ROOMS_SMALL = {
-    "num_skills": 24, "skill_length": 8, "ensemble_size": 2, "bonus_weight": 20.0, "gamma": 0.99,
-    "train_batch_size": 512, "minibatch_size": 128, "num_epochs": 4, "lr": 1e-3, "entropy_coeff": 0.01,
-    "discriminator_lr": 1e-2, "discriminator_hidden_sizes": [64], "evaluation_interval": 20,
-}
-# Env, seeds and budget shared by DISDAIN and both baselines, so the variants differ only in E and λ.
-FOUR_ROOMS_EXPERIMENT = {
-    "env": {"name": "four-rooms-small", "config": {"max_episode_steps": 8, "start": "fixed", "observation": "onehot"}},
-    "seeds": [0, 1, 2],
-    "stop": {"env_steps": 1_000_000},
-    "checkpoint": {"every_iterations": 50},
-}
+from armillary.algorithms.skills.presets import FOUR_ROOMS_EXPERIMENT, FOUR_ROOMS_SMALL
+from armillary.core.presets import register
 
 register(
     "disdain/four-rooms",

@@ -8,7 +8,7 @@ from ray.rllib.algorithms.ppo import PPO
 from ray.rllib.utils.metrics import LEARNER_RESULTS
 
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID
-from armillary.algorithms.ppo.config import ArmillaryPPOConfig
+from armillary.algorithms.ppo.algorithm import ArmillaryPPOConfig
 
 NAMESPACE = "domino"
 PER_POLICY = ("lagrange", "value_ratio", "constraint_margin", "nearest_sf_distance", "value")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from armillary.algorithms.ppo.entry import PPOHyperparameters
+from armillary.algorithms.ppo.config import PPOHyperparameters
 
 
 class DominoHyperparameters(PPOHyperparameters):

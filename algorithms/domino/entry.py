@@ -8,7 +8,8 @@ PPO's connector pipeline, and the settings the learner reads back (learner_confi
 from __future__ import annotations
 
 from armillary.algorithms.domino.config import DominoHyperparameters
-from armillary.algorithms.registry import AlgorithmEntry, register
+from armillary.algorithms.registry import register
+from armillary.core.entries import AlgorithmEntry
 
 
 def _config_class():
@@ -36,7 +37,7 @@ def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
 
     from armillary.algorithms.domino.env import DominoEnv
     from armillary.algorithms.domino.module import DOMINO_MODULE_ID, DominoStateModule
-    from armillary.algorithms.ppo.entry import apply as apply_ppo
+    from armillary.algorithms.ppo.configure import apply as apply_ppo
     from armillary.algorithms.skills.module import TwoValuePPOModule
 
     if num_learners > 1:

@@ -1,6 +1,6 @@
 """DOMiNO presets: the small multi-goal room (and its two baselines), DM Control walker at paper scale."""
 
-from armillary.platform.presets import register
+from armillary.core.presets import register
 
 # φ = the agent's normalised (x, y) (info["features"]): ψ_i is policy i's mean position, so ψ distances read
 # as distances in the room (corners of the 7x7 room are 1 apart along an edge).

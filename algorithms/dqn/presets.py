@@ -1,6 +1,6 @@
 """DQN presets."""
 
-from armillary.platform.presets import register
+from armillary.core.presets import register
 
 register(
     "dqn/cartpole",

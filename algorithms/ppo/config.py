@@ -1,27 +1,45 @@
-"""The `ppo` algorithm's RLlib config class: RLlib's PPOConfig with Armillary's lean learner and env runner.
-
-Both do what RLlib's own would, with less per-step and per-minibatch Python (algorithms/ppo/learner.py,
-algorithms/ppo/env_runner.py; measured in benchmarks/README.md), and hand over to RLlib's generic code for
-set-ups they do not cover. They are the defaults of this config class, not set by
-`armillary.algorithms.ppo.entry.apply`, because other algorithms (domino, skills) reuse `apply` on their own
-config classes with their own learners; an explicit learner_class set there would override theirs.
-"""
+"""PPO's hyperparameters (RLlib's PPO, with Armillary's lean learner and env runner): typed, each documented."""
 
 from __future__ import annotations
 
-from ray.rllib.algorithms.ppo import PPOConfig
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from armillary.core.hyperparameters import Hyperparameters
 
 
-class ArmillaryPPOConfig(PPOConfig):
-    def __init__(self, algo_class=None):
-        super().__init__(algo_class=algo_class)
-        from armillary.algorithms.ppo.env_runner import LeanSingleAgentEnvRunner
+class PPOHyperparameters(Hyperparameters):
+    lr: float = Field(3e-4, gt=0, description="Adam learning rate.")
+    lr_schedule: list[tuple[int, float]] | None = Field(
+        None,
+        description="Piecewise-linear learning rate over env steps sampled, [[0, lr_0], [steps_1, lr_1], …] "
+        "(RLlib's format; constant after the last point). Replaces lr when given.",
+    )
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor γ.")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE λ.")
+    clip_param: float = Field(0.2, gt=0, description="PPO ratio clip ε.")
+    vf_loss_coeff: float = Field(0.5, ge=0, description="Weight of the value loss.")
+    vf_clip_param: float = Field(10.0, gt=0, description="Clip of the value-function error.")
+    entropy_coeff: float = Field(0.0, ge=0, description="Entropy bonus weight.")
+    use_kl_loss: bool = Field(False, description="Add RLlib's adaptive KL penalty on top of clipping.")
+    grad_clip: float | None = Field(0.5, gt=0, description="Global gradient-norm clip (None: off).")
+    train_batch_size: int = Field(4000, gt=0, description="Env steps per training iteration, over all learners.")
+    minibatch_size: int = Field(128, gt=0, description="SGD minibatch size (per learner).")
+    num_epochs: int = Field(4, gt=0, description="Passes over each train batch.")
+    hidden_sizes: list[int] = Field(default_factory=lambda: [64, 64], min_length=1, description="MLP head layer widths.")
+    activation: Literal["tanh", "relu"] = "tanh"
 
-        self.env_runner_cls = LeanSingleAgentEnvRunner
-
-    def get_default_learner_class(self):
-        if self.framework_str == "torch":
-            from armillary.algorithms.ppo.learner import LeanPPOTorchLearner
-
-            return LeanPPOTorchLearner
-        return super().get_default_learner_class()
+    @field_validator("lr_schedule")
+    @classmethod
+    def _schedule_is_piecewise_linear(cls, schedule):
+        if schedule is None:
+            return schedule
+        steps = [step for step, _ in schedule]
+        if not schedule or steps[0] != 0:
+            raise ValueError("must start with a point at env step 0, e.g. [[0, 1e-3], [400000, 1e-4]]")
+        if any(later <= earlier for earlier, later in zip(steps, steps[1:])):
+            raise ValueError(f"env steps must increase strictly, got {steps}")
+        if any(lr <= 0 for _, lr in schedule):
+            raise ValueError(f"every learning rate must be > 0, got {[lr for _, lr in schedule]}")
+        return schedule

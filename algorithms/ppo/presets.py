@@ -1,6 +1,6 @@
 """PPO presets: the baselines on each environment family."""
 
-from armillary.platform.presets import register
+from armillary.core.presets import register
 
 register(
     "ppo/cartpole",

@@ -1,7 +1,7 @@
 """RVIC presets: the open room with random starts (the RVIC paper's small experiment)."""
 
-from armillary.algorithms.vic.presets import OPEN_ROOM, OPEN_ROOM_ENV
-from armillary.platform.presets import register
+from armillary.algorithms.skills.presets import OPEN_ROOM, OPEN_ROOM_ENV
+from armillary.core.presets import register
 
 register(
     "rvic/open-room",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from armillary.algorithms.registry import Hyperparameters
+from armillary.core.hyperparameters import Hyperparameters
 from armillary.algorithms.score.losses import KLEstimator, Variant
 
 
@@ -49,8 +49,6 @@ class ScoreHyperparameters(Hyperparameters):
         starts, where the run starts — not at validation, because a spec is also validated, rendered and submitted
         on a laptop for a cluster that has the model and the laptop does not. A hub name is left to from_pretrained."""
         if value.startswith(BUILTIN_PREFIX):
-            from armillary.algorithms.score.quick_model import BUILTIN_MODELS
-
             if value[len(BUILTIN_PREFIX):] not in BUILTIN_MODELS:
                 raise ValueError(f"unknown built-in model {value!r}; known: {', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}")
             return value
@@ -75,6 +73,9 @@ class ScoreHyperparameters(Hyperparameters):
 
 
 BUILTIN_PREFIX = "builtin:"
+# The built-in quick models (quick_model.py builds them): name → (version, digits, SFT steps). Bump the version when
+# the recipe changes so stale caches are not reused.
+BUILTIN_MODELS = {"tiny-1digit": ("v1", 1, 240)}
 
 
 def check_model(value: str) -> None:
@@ -85,7 +86,7 @@ def check_model(value: str) -> None:
     if not (path / "config.json").is_file():
         raise ValueError(
             f"algorithm.config.model: no transformers model at {path} (no config.json); build the tiny base with: "
-            f"python -m armillary.jobs.score_pretrain --out {value} (about 15 min on one CPU thread), or give any "
+            f"python -m armillary.algorithms.score.pretrain --out {value} (about 15 min on one CPU thread), or give any "
             f"folder written by save_pretrained. For a quick smoke run without it, use "
             f"algorithm.config.model={BUILTIN_PREFIX}tiny-1digit"
         )

@@ -7,7 +7,8 @@ read back (learner_config_dict["score"]). Where the work runs (learners, runners
 
 from __future__ import annotations
 
-from armillary.algorithms.registry import AlgorithmEntry, register
+from armillary.algorithms.registry import register
+from armillary.core.entries import AlgorithmEntry
 from armillary.algorithms.score.config import ScoreHyperparameters, check_model
 
 

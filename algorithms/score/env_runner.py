@@ -11,7 +11,6 @@ keeps RLlib's EnvRunner contract (built by the EnvRunnerGroup, local or as remot
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import numpy as np
@@ -24,28 +23,14 @@ from ray.rllib.utils.checkpoints import Checkpointable
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, WEIGHTS_SEQ_NO
 
 from armillary.algorithms.score.module import turn_columns
-
-
-def problems_for_iteration(task, split: str, count: int, seed: int, iteration: int) -> list:
-    """`count` problems of `split` for one iteration, a pure function of (seed, iteration): a restored run sees the
-    same stream as an uninterrupted one. Generated tasks draw fresh problems; fixed pools (JSONL, HumanEval) are
-    sampled without replacement within the iteration."""
-    from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
-
-    if isinstance(task, ArithmeticTask):
-        return task.problems(split, count, seed=seed * 1_000_003 + iteration)
-    pool = task.problems(split, None)
-    if not pool:
-        raise ValueError(f"env.config: the task has no {split!r} problems")
-    rng = random.Random(f"{seed}/{split}/{iteration}")
-    return rng.sample(pool, count) if count <= len(pool) else [rng.choice(pool) for _ in range(count)]
+from armillary.algorithms.score.rollout import evaluate_greedy, run_episodes
+from armillary.algorithms.score.task_env import build_task_from_env, text_spaces
+from armillary.algorithms.score.tasks import is_generated, problems_for_iteration
 
 
 class ScoreEnvRunner(EnvRunner, Checkpointable):
     def __init__(self, *, config, **kwargs):
         super().__init__(config=config, **kwargs)
-        from armillary.algorithms.score.task_env import build_task_from_env
-
         settings = self.config.learner_config_dict["score"]
         self.settings = settings
         self.task = build_task_from_env(settings["env_name"], settings["env_options"])
@@ -66,8 +51,6 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         assert self.module is not None and self.task is not None, "ScoreEnvRunner was not fully built"
 
     def get_spaces(self):
-        from armillary.algorithms.score.task_env import text_spaces
-
         spaces = text_spaces()
         return {INPUT_ENV_SPACES: spaces, DEFAULT_MODULE_ID: spaces}
 
@@ -75,8 +58,6 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         """Two-turn episodes for `num_problems` training problems × group_size samples, at the training temperature.
         With `pair_sft`, the turn-2 columns hold Pair-SFT's pairs instead (EpisodeBatch.pair_sft_turn2) and
         `sft_kept` marks the rows that have one; the metrics stay those of the sampled episodes."""
-        from armillary.algorithms.score.rollout import run_episodes
-
         s = self.settings
         problems = problems_for_iteration(self.task, s["train_split"], num_problems, s["seed"] * 1000 + (self.worker_index or 0),
                                           iteration)
@@ -100,10 +81,8 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
 
     def evaluate(self, *, num_problems: int) -> dict[str, float]:
         """Greedy two-turn metrics on the first `num_problems` held-out problems (the same ones every time)."""
-        from armillary.algorithms.score.rollout import evaluate_greedy
-
         split = self.settings["eval_split"]
-        problems = self.task.problems(split, num_problems) if _is_generated(self.task) else \
+        problems = self.task.problems(split, num_problems) if is_generated(self.task) else \
             self.task.problems(split, None)[:num_problems]
         return evaluate_greedy(self.module.lm, self.module.tokenizer, self.task, problems,
                                max_new_tokens=self.settings["max_new_tokens"])
@@ -145,9 +124,3 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
 
     def get_checkpointable_components(self):
         return []  # the weights are checkpointed by the learner group; this runner keeps only counters and its RNG
-
-
-def _is_generated(task) -> bool:
-    from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
-
-    return isinstance(task, ArithmeticTask)

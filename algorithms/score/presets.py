@@ -1,8 +1,8 @@
 """SCoRe presets on the synthetic addition task with the tiny pre-trained base (runs/score/tiny-base, built by
-`python -m armillary.jobs.score_pretrain --out runs/score/tiny-base`): full SCoRe (Stage I → Stage II in one run)
+`python -m armillary.algorithms.score.pretrain --out runs/score/tiny-base`): full SCoRe (Stage I → Stage II in one run)
 and the issue's baselines and ablations, 3 seeds each. See README.md for the measured table."""
 
-from armillary.platform.presets import register
+from armillary.core.presets import register
 
 BASE_MODEL = "runs/score/tiny-base"
 # The tiny model's settings. The paper's lr (5e-6) is for Gemini-size models; the 0.8M-parameter base needs a far

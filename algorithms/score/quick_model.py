@@ -1,5 +1,5 @@
 """Built-in quick models: tiny policies made in seconds, for smoke runs and tests on a machine without
-runs/score/tiny-base (which takes ~14 minutes to pre-train; `python -m armillary.jobs.score_pretrain`).
+runs/score/tiny-base (which takes ~14 minutes to pre-train; `python -m armillary.algorithms.score.pretrain`).
 
 `builtin:tiny-1digit` is a 2-layer, 64-wide Llama model SFT-trained for a few hundred steps on single-digit
 addition in the arithmetic task's format (turn-1 examples, and turn-2 examples that repeat a correct first
@@ -20,10 +20,7 @@ from pathlib import Path
 
 import torch
 
-from armillary.algorithms.score.config import BUILTIN_PREFIX
-
-# name → (version, digits, SFT steps). Bump the version when the recipe changes so stale caches are not reused.
-BUILTIN_MODELS = {"tiny-1digit": ("v1", 1, 240)}
+from armillary.algorithms.score.config import BUILTIN_MODELS, BUILTIN_PREFIX
 
 
 def cache_root() -> Path:
@@ -58,7 +55,7 @@ def resolve_model(source: str) -> str:
 def build_quick_model(out: str | Path, *, digits: int = 1, steps: int = 240, seed: int = 0, batch_size: int = 32) -> Path:
     """SFT a 2-layer model on `digits`-digit addition for `steps` steps (about 8 s on one CPU thread) and save it."""
     from armillary.algorithms.score.model import TinyModelConfig, build_char_tokenizer, build_tiny_model, save_policy
-    from armillary.algorithms.score.tasks import Problem
+    from armillary.algorithms.score.tasks.base import Problem
     from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask, solve, split_of
 
     tokenizer = build_char_tokenizer()

@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 
 from armillary.algorithms.score.losses import correction_pairs, self_correction_metrics
-from armillary.algorithms.score.tasks import Problem, Task, correctness
+from armillary.algorithms.score.tasks.base import Problem, Task, correctness
 
 
 @dataclass(frozen=True)

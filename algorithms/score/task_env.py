@@ -17,7 +17,9 @@ from typing import Any, Literal
 import gymnasium as gym
 from pydantic import Field, model_validator
 
-from armillary.envs.registry import EnvEntry, EnvOptions, register
+from armillary.algorithms.score.tasks import build_task, problems_for_iteration
+from armillary.core.entries import EnvEntry, EnvOptions
+from armillary.envs.registry import register
 
 MAX_TEXT = 8192
 
@@ -57,8 +59,6 @@ class HumanEvalOptions(EnvOptions):
 
 def build_task_from_env(env_name: str, options: dict[str, Any] | EnvOptions):
     """The Task (problems + verifier) of a `score-*` env entry with its options."""
-    from armillary.algorithms.score.tasks import build_task
-
     kind = _KINDS.get(env_name)
     if kind is None:
         raise ValueError(f"env.name: SCoRe needs a task environment ({', '.join(_KINDS)}), got {env_name!r}")
@@ -88,8 +88,6 @@ class TwoTurnTextEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options=None):
         super().reset(seed=seed)
-        from armillary.algorithms.score.env_runner import problems_for_iteration
-
         if seed is not None:
             self._seed, self._episode = seed, 0
         # The same problem stream as the SCoRe runner's, one problem per episode.

@@ -1,6 +1,6 @@
 """Turns a skill algorithm's hyperparameters into RLlib config: the shared body of each entry's apply().
 
-PPO's own semantics come from the PPO entry; on top: the skill env wrapper, a MultiRLModule with the
+PPO's own semantics come from ppo/configure.py; on top: the skill env wrapper, a MultiRLModule with the
 policy and the learner-only discriminator module, the learner that trains both, and the settings the
 learner and the evaluation read back (learner_config_dict["skills"]).
 """
@@ -11,7 +11,7 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from armillary.algorithms.ppo.entry import apply as apply_ppo
+from armillary.algorithms.ppo.configure import apply as apply_ppo
 from armillary.algorithms.skills.config import SkillHyperparameters
 from armillary.algorithms.skills.env import SkillEnv
 from armillary.algorithms.skills.method import SkillMethod, method_path

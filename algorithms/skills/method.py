@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from armillary.algorithms.skills.env import SkillObservationLayout
+from armillary.envs.skill_layout import SkillObservationLayout
 
 
 @dataclass

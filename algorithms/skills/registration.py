@@ -7,7 +7,9 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from armillary.algorithms.registry import AlgorithmEntry, Hyperparameters, register
+from armillary.algorithms.registry import register
+from armillary.core.entries import AlgorithmEntry
+from armillary.core.hyperparameters import Hyperparameters
 
 SMOKE = {"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "evaluation_episodes_per_skill": 2}
 

@@ -1,75 +1,44 @@
 """SCoRe tasks: problems, the two-turn prompt format, and each task's oracle verifier r̂ (training only).
 
-Every task offers the same small interface (`Task`): problems by split, the first- and second-turn prompts,
-the final answer extracted from a response (for the change-answer rate) and whether a response is correct.
+The tasks are arithmetic.py, math_answers.py and humaneval.py, built by name with `build_task`; what they share
+(Problem, the Task interface, the question/answer format) is base.py. `problems_for_iteration` is the problem
+stream a run trains on, shared by SCoRe's env runner and the gym view of a task (task_env.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+import random
 
-
-@dataclass(frozen=True)
-class Problem:
-    problem_id: str
-    question: str  # the problem as the model sees it
-    answer: str  # the reference final answer ('' where correctness comes from tests, as for code)
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-class Task(Protocol):
-    name: str
-    instruction: str  # the fixed self-correction instruction shown before turn 2
-
-    def problems(self, split: str, count: int | None = None) -> list[Problem]: ...
-
-    def first_turn_prompt(self, problem: Problem) -> str: ...
-
-    def second_turn_prompt(self, problem: Problem, first_attempt: str) -> str: ...
-
-    def final_answer(self, problem: Problem, response: str) -> str | None: ...
-
-    def is_correct(self, problem: Problem, response: str) -> bool: ...
-
-
-class QuestionAnswerFormat:
-    """The two-turn text format shared by the maths tasks:
-
-        turn 1:  "Q: <question>\\nA: "                                  → y1
-        turn 2:  "Q: <question>\\nA: " y1 "\\n<instruction>\\nA: "       → y2
-    """
-
-    instruction: str
-
-    def first_turn_prompt(self, problem: Problem) -> str:
-        return f"Q: {problem.question}\nA: "
-
-    def second_turn_prompt(self, problem: Problem, first_attempt: str) -> str:
-        return f"{self.first_turn_prompt(problem)}{first_attempt.strip()}\n{self.instruction}\nA: "
-
-
-def correctness(task: Task, problems: Sequence[Problem], responses: Sequence[str]) -> list[bool]:
-    """r̂ for a batch; tasks with a batched checker (HumanEval's parallel sandboxes) use it."""
-    if len(problems) != len(responses):
-        raise ValueError(f"responses: {len(responses)} given for {len(problems)} problems")
-    if hasattr(task, "is_correct_many"):
-        return task.is_correct_many(list(problems), list(responses))
-    return [task.is_correct(p, r) for p, r in zip(problems, responses)]
+from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
+from armillary.algorithms.score.tasks.base import Task
+from armillary.algorithms.score.tasks.humaneval import HumanEvalTask
+from armillary.algorithms.score.tasks.math_answers import MathJsonlTask
 
 
 def build_task(name: str, **options) -> Task:
     """A task by name: 'arithmetic', 'math_jsonl' (needs path=...), 'humaneval'."""
     if name == "arithmetic":
-        from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
-
         return ArithmeticTask(**options)
     if name == "math_jsonl":
-        from armillary.algorithms.score.tasks.math_answers import MathJsonlTask
-
         return MathJsonlTask(**options)
     if name == "humaneval":
-        from armillary.algorithms.score.tasks.humaneval import HumanEvalTask
-
         return HumanEvalTask(**options)
     raise ValueError(f"task: unknown task {name!r}; known: 'arithmetic', 'math_jsonl', 'humaneval'")
+
+
+def is_generated(task: Task) -> bool:
+    """A task that draws fresh problems (arithmetic), as opposed to a fixed pool (JSONL, HumanEval)."""
+    return isinstance(task, ArithmeticTask)
+
+
+def problems_for_iteration(task, split: str, count: int, seed: int, iteration: int) -> list:
+    """`count` problems of `split` for one iteration, a pure function of (seed, iteration): a restored run sees the
+    same stream as an uninterrupted one. Generated tasks draw fresh problems; fixed pools (JSONL, HumanEval) are
+    sampled without replacement within the iteration."""
+    if is_generated(task):
+        return task.problems(split, count, seed=seed * 1_000_003 + iteration)
+    pool = task.problems(split, None)
+    if not pool:
+        raise ValueError(f"env.config: the task has no {split!r} problems")
+    rng = random.Random(f"{seed}/{split}/{iteration}")
+    return rng.sample(pool, count) if count <= len(pool) else [rng.choice(pool) for _ in range(count)]

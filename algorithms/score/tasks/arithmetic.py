@@ -21,7 +21,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from armillary.algorithms.score.tasks import Problem, QuestionAnswerFormat
+from armillary.algorithms.score.tasks.base import Problem, QuestionAnswerFormat
 
 INSTRUCTION = "There may be an error in the solution above. Check each step, fix any error and write the solution again."
 SPLITS = ("train", "test")

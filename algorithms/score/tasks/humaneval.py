@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from armillary.algorithms.score.sandbox import SandboxLimits, SandboxResult, run_python, run_python_many
-from armillary.algorithms.score.tasks import Problem
+from armillary.algorithms.score.tasks.base import Problem
 
 INSTRUCTION = "There may be an error in the code above. Check it against the task, fix any error, and write the whole function again."
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from armillary.algorithms.score.tasks import Problem, QuestionAnswerFormat
+from armillary.algorithms.score.tasks.base import Problem, QuestionAnswerFormat
 
 INSTRUCTION = (
     "There may be an error in the solution above. Check each step, correct any error, and rewrite the "

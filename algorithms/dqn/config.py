@@ -1,0 +1,32 @@
+"""DQN's hyperparameters (RLlib's DQN: prioritized replay, double Q, dueling heads, n-step returns)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from armillary.core.hyperparameters import Hyperparameters
+
+
+class DQNHyperparameters(Hyperparameters):
+    lr: float = Field(5e-4, gt=0, description="Adam learning rate.")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor γ.")
+    train_batch_size: int = Field(32, gt=0, description="Replay samples per gradient step, over all learners.")
+    replay_capacity: int = Field(50_000, gt=0, description="Transitions kept in the replay buffer.")
+    learning_starts: int = Field(1_000, ge=0, description="Env steps sampled before the first update.")
+    target_network_update_freq: int = Field(500, gt=0, description="Env steps between target-network syncs.")
+    n_step: int = Field(3, ge=1, description="n of the n-step return.")
+    double_q: bool = True
+    dueling: bool = True
+    epsilon_start: float = Field(1.0, ge=0, le=1)
+    epsilon_end: float = Field(0.02, ge=0, le=1)
+    epsilon_steps: int = Field(10_000, gt=0, description="Env steps over which ε decays linearly.")
+    training_intensity: float | None = Field(
+        None, gt=0, description="Replayed : sampled steps (the samples-per-insert rate); None keeps RLlib's natural rate."
+    )
+    hidden_sizes: list[int] = Field(default_factory=lambda: [256], min_length=1)
+
+    @model_validator(mode="after")
+    def _epsilon_decreases(self):
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError("epsilon_end must be <= epsilon_start")
+        return self

@@ -1,0 +1,65 @@
+"""What the catalogs hold: an algorithm entry and an environment entry (with the base of its typed options).
+
+An algorithm entry's `apply` sets only algorithm semantics (losses, batch sizes, networks). Everything about
+where the work runs (env runners, learners, GPUs) is set by armillary.platform.rllib_config from the
+resources profile, so moving an experiment from a laptop to a cluster never changes what it learns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from armillary.core.hyperparameters import Hyperparameters
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # keep this module importable without Ray or gymnasium
+    import gymnasium as gym
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+
+
+class EnvOptions(BaseModel):
+    """Base class of every environment's options: typed, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    name: str
+    options: type[EnvOptions]
+    make: Callable[[Any], "gym.Env"]
+    description: str
+    family: str  # "classic", "grid", "atari", "dmc", "language-goal", ...
+    smoke: dict[str, Any] = field(default_factory=dict)
+    # Suggested RLlib `model_config` for this observation type (e.g. conv filters for pixels).
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, options: dict[str, Any] | EnvOptions | None = None) -> "gym.Env":
+        if not isinstance(options, EnvOptions):
+            options = self.options.model_validate(options or {})
+        return self.make(options)
+
+
+@dataclass(frozen=True)
+class AlgorithmEntry:
+    name: str
+    hyperparameters: type[Hyperparameters]
+    # Returns the RLlib config class to start from (imported lazily: Ray is heavy).
+    config_class: Callable[[], type["AlgorithmConfig"]]
+    # apply(config, hyperparameters, env_entry, num_learners) -> config with the algorithm's semantics set.
+    apply: Callable[["AlgorithmConfig", Any, EnvEntry, int], "AlgorithmConfig"]
+    description: str
+    smoke: dict[str, Any] = field(default_factory=dict)
+    # Names of the RL modules whose weights make up the exported policy (plain torch state_dict).
+    policy_modules: tuple[str, ...] = ("default_policy",)
+    # Optional: write method-specific pictures/files (occupancy maps, clips, tables) for a trained
+    # algorithm into a folder; the platform logs them to the trial's MLflow run at the end of training.
+    final_artifacts: Callable[[Any, Any], None] | None = None
+    # Optional: what must hold or run before any trial, done once with the hyperparameters by the driver (connected
+    # to Ray, before any run folder or MLflow run): e.g. a model file must exist where the job runs, a Ray Serve
+    # deployment of a reward model every trial shares must be up. Raises ValueError naming the field otherwise.
+    prepare: Callable[[Any], None] | None = None
+    # Optional: result key → column title of the few figures the live progress table shows instead of the mean
+    # episode return (for algorithms whose episodes have no meaningful return, e.g. SCoRe's accuracies).
+    progress_metrics: dict[str, str] | None = None
