@@ -2,7 +2,7 @@
 
 Each hostile sample is the problem's CORRECT solution followed by an attack at module level, so it scores 1
 if and only if the attack got through: "contained" means the attack fails, the run scores 0, and the host
-shows no trace of it.
+shows no trace of it. (Wrong solutions that try to be scored correct are in test_score_verifier.py.)
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_the_canonical_solution_passes_and_a_wrong_one_fails(task, problem):
 def test_batched_scoring_keeps_the_order(task, problem):
     responses = [problem.metadata["canonical_solution"], "    return False\n", "    while True:\n        pass\n",
                  problem.metadata["canonical_solution"]]
-    assert task.is_correct_many([problem] * 4, responses, max_workers=4) == [True, False, False, True]
+    assert [v.passed for v in task.verify_many([problem] * 4, responses, max_workers=4)] == [True, False, False, True]
 
 
 def test_a_whole_function_in_a_code_fence_is_accepted(task, problem):
@@ -68,8 +68,7 @@ def test_a_whole_function_in_a_code_fence_is_accepted(task, problem):
 
 def test_infinite_loop_is_stopped(task, problem):
     start = time.monotonic()
-    result = task.run_tests(problem, hostile(problem, "while True:\n    pass"))
-    assert not result.passed
+    assert not task.is_correct(problem, hostile(problem, "while True:\n    pass"))
     assert time.monotonic() - start < FAST.wall_time_s + 2
 
 
@@ -92,8 +91,9 @@ while True:
 
 def test_memory_hog_is_refused(task, problem):
     hog = "hoard = []\nwhile True:\n    hoard.append(bytearray(64 << 20))"
-    result = task.run_tests(problem, hostile(problem, hog))
-    assert not result.passed
+    assert not task.is_correct(problem, hostile(problem, hog))
+    result = run_python(hog, FAST)
+    assert not result.exited_zero
     assert "MemoryError" in result.stderr or result.returncode != 0
 
 
@@ -108,7 +108,7 @@ def test_no_writes_outside_the_scratch_dir(task, problem, tmp_path):
     escape = "open('../escaped.txt', 'w').write('x')"
     assert not task.is_correct(problem, hostile(problem, escape))
     # Writing inside the scratch dir works (tests may need temporary files).
-    assert run_python("open('scratch.txt', 'w').write('ok')\nassert open('scratch.txt').read() == 'ok'", FAST).passed
+    assert run_python("open('scratch.txt', 'w').write('ok')\nassert open('scratch.txt').read() == 'ok'", FAST).exited_zero
 
 
 def test_no_network_even_to_localhost(task, problem):
@@ -155,8 +155,9 @@ for path in glob.glob("/proc/*/environ"):
         pass
 assert found, "no secret"
 """
-    result = task.run_tests(problem, hostile(problem, attack))
-    assert not result.passed
+    assert not task.is_correct(problem, hostile(problem, attack))
+    result = run_python(attack, FAST)
+    assert not result.exited_zero
     assert "hunter2" not in result.stdout + result.stderr
 
 
@@ -183,7 +184,7 @@ os.kill({sentinel.pid}, 0)  # raises unless the sentinel is visible (and so kill
 def test_an_empty_environment_and_a_fresh_scratch_cwd():
     probe = "import os, sys\nprint(sorted(k for k in os.environ if k != 'LC_CTYPE'))\nprint(os.listdir('.'))\nprint(sys.flags.isolated)"
     result = run_python(probe, FAST)
-    assert result.passed, result.stderr
+    assert result.exited_zero, result.stderr
     env_keys, listing, isolated = result.stdout.splitlines()
     assert env_keys == "[]"
     assert listing == "['program.py']"
@@ -193,7 +194,7 @@ def test_an_empty_environment_and_a_fresh_scratch_cwd():
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="namespaces need root and unshare")
 def test_namespaces_and_unprivileged_uid_are_in_force_here():
     result = run_python("import os; print(os.getuid(), os.getpid())", FAST)
-    assert result.passed, result.stderr
+    assert result.exited_zero, result.stderr
     uid, pid = result.stdout.split()
     assert uid != "0"
     assert int(pid) < 10  # a fresh PID namespace
