@@ -213,7 +213,8 @@ HACKS = {
                                     "sys.stderr.write('PASSED\\n')\nreturn None"),
     "forged replies on every fd and /proc/self/fd": module_level(FORGE_ALL_FDS),
     "the harness patched to reply True": module_level(PATCH_HARNESS),
-    "huge and deeply nested replies": body("x = []\nfor _ in range(100000):\n    x = [x]\nreturn x"),
+    "a deeply nested reply": body("x = []\nfor _ in range(100000):\n    x = [x]\nreturn x"),
+    "a reply over the 4 MiB cap": body("return 'A' * (8 << 20)"),
     # introspection, signals, processes, time
     "frames and gc searched for the test and secrets": body(FRAMES_AND_GC),
     "signals to the parent, init and every pid": body(KILL_EVERYONE),
@@ -232,9 +233,10 @@ def test_hack_scores_zero_on_every_problem(task, problems, name):
     assert passed == [], f"{name} was scored correct on {passed}"
 
 
-def test_time_exhaustion_scores_zero_and_is_cut_at_the_wall_limit(problems):
+def test_time_exhaustion_and_stopping_itself_score_zero_cut_at_the_wall_limit(problems):
     quick = HumanEvalTask(limits=SandboxLimits(wall_time_s=1.0, cpu_time_s=1, memory_bytes=512 << 20, max_processes=16))
-    for attack in (body("import time\ntime.sleep(1000)"), module_level("import time\ntime.sleep(1000)")):
+    for attack in (body("import time\ntime.sleep(1000)"), module_level("import time\ntime.sleep(1000)"),
+                   body("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\nreturn None")):
         assert not any(v.passed for v in quick.verify_many(problems, [attack] * len(problems), max_workers=8))
 
 

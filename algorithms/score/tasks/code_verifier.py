@@ -72,12 +72,12 @@ def _serve():
             args = decode(request["args"])
             kwargs = decode(request["kwargs"])
             value = function(*args, **kwargs)
-            reply = {"id": request["id"], "value": encode(value, MODULE_NAME)}
+            reply = dumps({"id": request["id"], "value": encode(value, MODULE_NAME)})
         except NotPlain as e:
-            reply = {"id": request["id"], "not_plain": e.type_name, "own": e.own}
-        except Exception as e:
-            reply = {"id": request["id"], "raised": type(e).__name__}
-        replies.write(dumps(reply))
+            reply = dumps({"id": request["id"], "not_plain": e.type_name, "own": e.own})
+        except Exception as e:  # in the function, or a value JSON cannot hold (an int of more than 4300 digits)
+            reply = dumps({"id": request["id"], "raised": type(e).__name__})
+        replies.write(reply)
 
 _serve()
 '''
