@@ -63,21 +63,20 @@ def _serve():
         if not callable(function):
             raise TypeError("%s is not callable" % ENTRY_POINT)
     except Exception as e:
-        replies.write(dumps({"load_error": "%s: %s" % (type(e).__name__, e)}))
+        replies.write(('{"load_error":%s}\n' % name_text("%s: %s" % (type(e).__name__, e))).encode())
         return
-    replies.write(dumps({"ready": True}))
+    replies.write(b'{"ready":true}\n')
     for line in requests:
-        request = json.loads(line)
+        request = parse_trusted(line.decode())
+        number = int(request["id"])
         try:
-            args = decode(request["args"])
-            kwargs = decode(request["kwargs"])
-            value = function(*args, **kwargs)
-            reply = dumps({"id": request["id"], "value": encode(value, MODULE_NAME)})
+            value = function(*decode(request["args"]), **decode(request["kwargs"]))
+            reply = '{"id":%d,"value":%s}\n' % (number, encode(value, MODULE_NAME))
         except NotPlain as e:
-            reply = dumps({"id": request["id"], "not_plain": e.type_name, "own": e.own})
-        except Exception as e:  # in the function, or a value JSON cannot hold (an int of more than 4300 digits)
-            reply = dumps({"id": request["id"], "raised": type(e).__name__})
-        replies.write(reply)
+            reply = '{"id":%d,"not_plain":%s,"own":%s}\n' % (number, name_text(e.type_name), "true" if e.own else "false")
+        except Exception as e:  # in the function, or a value that cannot be written (an int of more than 4300 digits)
+            reply = '{"id":%d,"raised":%s}\n' % (number, name_text(type(e).__name__))
+        replies.write(reply.encode())
 
 _serve()
 '''
@@ -154,8 +153,7 @@ class _Session:
             self._fill(0.0)
         return bool(self.buffer)
 
-    def send(self, message: dict) -> None:
-        data = plain_data.dumps(message)
+    def send(self, data: bytes) -> None:
         while data:
             if self._remaining() <= 0:
                 raise self.fail("time limit")
@@ -170,12 +168,18 @@ class _Session:
                 self.ended = True
                 raise self.fail("the program ended before the call") from None
 
+    def _text(self, message: dict, key: str) -> str:
+        try:
+            return plain_data.decode_text(message[key])[:200]
+        except plain_data.Malformed:
+            raise self.fail("a malformed message", Tamper.FORGED) from None
+
     def start(self) -> None:
         message = self.receive()
-        if message.get("ready") is True and len(message) == 1:
+        if message == {"ready": True}:
             return
-        if isinstance(message.get("load_error"), str) and len(message) == 1:
-            raise self.fail(f"the program did not load: {message['load_error']}")
+        if set(message) == {"load_error"}:
+            raise self.fail(f"the program did not load: {self._text(message, 'load_error')}")
         raise self.fail("a malformed first message", Tamper.FORGED)
 
     def call(self, *args, **kwargs):
@@ -185,22 +189,22 @@ class _Session:
             raise self.fail("data on the channel before the call", Tamper.FORGED)
         self.calls += 1
         try:
-            request = {"id": self.calls, "args": plain_data.encode(list(args)), "kwargs": plain_data.encode(kwargs)}
+            request = '{"id":%d,"args":%s,"kwargs":%s}\n' % (self.calls, plain_data.encode(list(args)), plain_data.encode(kwargs))
         except plain_data.NotPlain as e:  # the trusted test passes something that cannot cross: a harness limit
             raise self.fail(f"the test passes a {e.type_name}, which is not plain data") from None
-        self.send(request)
+        self.send(request.encode())
         reply = self.receive()
-        if reply.get("id") != self.calls or type(reply.get("id")) is not int:
+        if type(reply.get("id")) is not int or reply["id"] != self.calls:
             raise self.fail("a reply to another call", Tamper.FORGED)
         if set(reply) == {"id", "value"}:
             try:
                 return plain_data.decode(reply["value"])
             except (plain_data.Malformed, RecursionError) as e:
                 raise self.fail(f"a malformed value ({e})", Tamper.FORGED) from None
-        if set(reply) == {"id", "raised"} and isinstance(reply["raised"], str):
-            raise self.fail(f"the function raised {reply['raised'][:80]}")
-        if set(reply) == {"id", "not_plain", "own"} and isinstance(reply["own"], bool):
-            raise self.fail(f"the function returned a {str(reply['not_plain'])[:80]}, not plain data",
+        if set(reply) == {"id", "raised"}:
+            raise self.fail(f"the function raised {self._text(reply, 'raised')}")
+        if set(reply) == {"id", "not_plain", "own"} and type(reply["own"]) is bool:
+            raise self.fail(f"the function returned a {self._text(reply, 'not_plain')}, not plain data",
                             Tamper.NON_PLAIN if reply["own"] else None)
         raise self.fail("a malformed reply", Tamper.FORGED)
 
