@@ -178,7 +178,9 @@ def _top_dir(path: str) -> str:
 
 
 def _visible_top_dirs(python: str, scratch: str) -> set[str]:
-    return set(_SYSTEM_DIRS) | {_top_dir(python), _top_dir(scratch)} - {""}
+    """The path the interpreter is started by and the one it resolves to (a venv's python links elsewhere)."""
+    literal = os.path.abspath(python).strip("/").split("/")[0]
+    return set(_SYSTEM_DIRS) | {literal, _top_dir(python), _top_dir(scratch)} - {""}
 
 
 def _rlimits(limits: SandboxLimits) -> dict[str, int]:

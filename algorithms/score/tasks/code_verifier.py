@@ -38,7 +38,8 @@ from pathlib import Path
 from armillary.algorithms.score.sandbox import SandboxLimits, start_python
 from armillary.algorithms.score.tasks import Verdict, plain_data
 
-MODULE_NAME = "candidate"  # the program's module name in the sandbox (not "__main__": `if __name__ == ...` blocks stay off)
+# The program's module name in the sandbox (not "__main__", so that `if __name__ == "__main__":` blocks stay off).
+MODULE_NAME = "candidate"
 MAX_REPLY_BYTES = 4 << 20
 
 
@@ -89,6 +90,14 @@ def harness(source: str, entry_point: str) -> str:
             f"import os\n{_SERVER}")
 
 
+def _wait(fd: int, event: int, timeout: float) -> bool:
+    """Whether `fd` is ready for `event` (or hung up) within `timeout` seconds. poll, not select: a trainer process
+    (a Ray worker) may hold more than select's 1024 descriptors."""
+    poller = select.poll()
+    poller.register(fd, event)
+    return bool(poller.poll(max(0, int(timeout * 1000) + 1) if timeout > 0 else 0))
+
+
 class _CallFailed(BaseException):
     """Raised into the trusted check from the proxy. A BaseException, so that no `except Exception` in a test can
     swallow it (the session remembers the failure anyway)."""
@@ -99,7 +108,7 @@ class _Session:
 
     def __init__(self, to_child: int, from_child: int, deadline: float):
         self.to_child, self.from_child, self.deadline = to_child, from_child, deadline
-        self.buffer = b""
+        self.buffer = bytearray()
         self.calls = 0
         self.failure: str | None = None
         self.tampering: list[Tamper] = []
@@ -118,8 +127,7 @@ class _Session:
 
     def _fill(self, timeout: float) -> bool:
         """Read what is there within `timeout`; False on end of channel."""
-        ready, _, _ = select.select([self.from_child], [], [], max(0.0, timeout))
-        if not ready:
+        if not _wait(self.from_child, select.POLLIN, timeout):
             return True
         chunk = os.read(self.from_child, 1 << 16)
         if not chunk:
@@ -136,7 +144,7 @@ class _Session:
                 raise self.fail("time limit")
             if not self._fill(self._remaining()):
                 raise self.fail("the program ended before replying")  # flagged or not by how it ended
-        line, self.buffer = self.buffer.split(b"\n", 1)
+        line, self.buffer = self.buffer.split(b"\n", 1)  # bytearrays both
         if self.buffer:
             raise self.fail("more than one reply to a call", Tamper.FORGED)
         try:
@@ -157,8 +165,7 @@ class _Session:
         while data:
             if self._remaining() <= 0:
                 raise self.fail("time limit")
-            _, writable, _ = select.select([], [self.to_child], [], self._remaining())
-            if not writable:
+            if not _wait(self.to_child, select.POLLOUT, self._remaining()):
                 continue
             try:
                 data = data[os.write(self.to_child, data):]
