@@ -383,3 +383,33 @@ def test_anything_the_encoder_never_writes_is_refused(data):
 
     with pytest.raises(plain_data.Malformed):
         plain_data.decode(data)
+
+
+def test_no_descriptor_leaks_and_the_trainers_random_state_is_untouched(task, all_problems):
+    """A long training run verifies millions of responses: every pipe is closed whatever the program did, and the
+    tests that draw from `random` (HumanEval/53) use a private generator, not the trainer's."""
+    import random
+
+    add = next(p for p in all_problems if p.problem_id == "HumanEval/53")
+    before_fds, before_random = len(os.listdir("/proc/self/fd")), random.getstate()
+    responses = [add.metadata["canonical_solution"], HACKS["os._exit(0) in the body"], HACKS["a reply over the 4 MiB cap"],
+                 HACKS["forged replies on every fd and /proc/self/fd"], body("return None"), "    return x +\n"]
+    results = task.verify_many([add] * len(responses), responses)
+    assert [v.passed for v in results] == [True, False, False, False, False, False]
+    assert random.getstate() == before_random
+    assert len(os.listdir("/proc/self/fd")) <= before_fds
+
+
+def test_without_namespaces_or_uid_change_the_verdict_is_the_same(monkeypatch, all_problems):
+    """The laptop path (no root, no unshare): the program runs as a plain child process; the channel and the
+    verdict work the same (the isolation is weaker: see the README's threat model)."""
+    import sys
+
+    from armillary.algorithms.score import sandbox
+
+    monkeypatch.setattr(sandbox, "_setup", lambda: (sys.executable, None, None))
+    plain = HumanEvalTask(limits=FAST)
+    sample = all_problems[::41]
+    assert all(v.passed for v in plain.verify_many(sample, [p.metadata["canonical_solution"] for p in sample]))
+    for name in ("os._exit(0) in the body", "an object whose __eq__ is always True", "forged replies on every fd and /proc/self/fd"):
+        assert not any(v.passed for v in plain.verify_many(sample, [HACKS[name]] * len(sample))), name
