@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from armillary.algorithms.score.sandbox import SandboxLimits, run_python
+from armillary.algorithms.score.sandbox import SandboxLimits, run_python, start_python
 from armillary.algorithms.score.tasks.humaneval import HumanEvalTask, load_problems
 
 FAST = SandboxLimits(wall_time_s=3.0, cpu_time_s=2, memory_bytes=512 << 20, max_processes=16)
@@ -87,6 +87,22 @@ while True:
         time.sleep(0.1)
     assert sandbox_processes_left() == []
     assert subprocess.run(["true"]).returncode == 0  # the host can still start processes
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own per sandbox needs root")
+def test_a_fork_bomb_does_not_starve_a_sandbox_running_beside_it(problem):
+    """Each sandbox has a uid of its own, so RLIMIT_NPROC is not shared: an honest response verified while another
+    sandbox forks without end still passes (with one shared uid its interpreter could not even start)."""
+    bomb = start_python("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+                        SandboxLimits(wall_time_s=30, cpu_time_s=20, max_processes=16))
+    try:
+        time.sleep(0.5)
+        patient = HumanEvalTask(limits=SandboxLimits(wall_time_s=20, cpu_time_s=5, max_processes=16))
+        assert patient.is_correct(problem, problem.metadata["canonical_solution"])
+        uids = {run_python("import os; print(os.getuid())", FAST).stdout for _ in range(2)}
+        assert len(uids) == 2
+    finally:
+        bomb.finish(0)
 
 
 def test_memory_hog_is_refused(task, problem):
@@ -198,7 +214,7 @@ def test_namespaces_and_unprivileged_uid_are_in_force_here():
     uid, pid = result.stdout.split()
     assert uid != "0"
     assert int(pid) < 10  # a fresh PID namespace
-    assert {"netns", "pidns", "readonly-fs", "uid-nobody"} <= set(result.isolation)
+    assert {"netns", "pidns", "readonly-fs", "uid-own"} <= set(result.isolation)
 
 
 def test_bad_limits_name_the_field():

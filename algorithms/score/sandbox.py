@@ -8,8 +8,9 @@ Layers, strongest first (each one that is unavailable is skipped with a logged r
    daemonised children included), a new IPC namespace, and a private mount namespace in which every mount
    is remounted read-only except the scratch directory; top-level folders other than the system's, the
    interpreter's and the scratch dir's (/work, /root, /home, /opt, …) are covered by an empty read-only tmpfs.
-2. An unprivileged identity (uid/gid `nobody`, no supplementary groups) when we run as root: no permission to
-   write anything root owns, nor to signal root's processes (our parent included).
+2. An unprivileged identity of its own when we run as root (a uid/gid drawn at random from 2^24 that no account
+   uses, no supplementary groups): no permission to write anything root owns, nor to signal root's processes (our
+   parent included); no RLIMIT_NPROC budget or files shared with other sandboxes running at the same time.
 3. Resource limits (setrlimit) in the child: CPU seconds, address space, file size, number of processes of the
    uid (against fork bombs), open files, no core dumps.
 4. Always: a fresh interpreter in isolated mode (`-I -S`: no PYTHON* variables, no user or site packages), an
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pwd
+import random
 import resource
 import shutil
 import signal
@@ -73,7 +74,7 @@ class SandboxResult:
 
 
 # The first process inside the namespaces (PID 1 there, still root there): make the filesystem read-only
-# except the scratch dir, then fork the untrusted interpreter as `nobody` with the limits, and wait for it.
+# except the scratch dir, then fork the untrusted interpreter under its own uid with the limits, and wait for it.
 # Passed with `python -I -S -c`, so it relies on nothing but the standard library.
 _NAMESPACE_INIT = r"""
 import ctypes, json, os, resource, sys
@@ -155,17 +156,25 @@ def _unshare_command() -> tuple[str, ...] | None:
     return command
 
 
+# Each sandbox runs under a uid/gid of its own, drawn from 2^24 numbers far above any account's (running as a uid
+# needs no passwd entry): concurrent sandboxes then share no RLIMIT_NPROC budget (a fork bomb in one cannot starve
+# another) and cannot read each other's scratch folders.
+_SANDBOX_IDS = range(0x60000000, 0x60000000 + (1 << 24))
+_draw = random.SystemRandom()  # not the global generator: the trainer's random state is not ours to move
+
+
 @lru_cache(maxsize=1)
-def _unprivileged_ids() -> tuple[int, int] | None:
+def _unprivileged_ids() -> range | None:
+    """The uids sandboxes draw from, or None when we cannot change uid (not root)."""
     if os.geteuid() != 0:
         logger.warning("sandbox: not root, so the code runs under our own uid (it can write where we can outside the namespaces)")
         return None
-    try:
-        entry = pwd.getpwnam("nobody")
-    except KeyError:
-        logger.warning("sandbox: no `nobody` user; the code runs as root inside the namespaces")
-        return None
-    return entry.pw_uid, entry.pw_gid
+    return _SANDBOX_IDS
+
+
+def _fresh_ids(pool: range) -> tuple[int, int]:
+    uid = _draw.choice(pool)
+    return uid, uid
 
 
 # Top-level folders a sandboxed interpreter may see (plus those holding the interpreter and the scratch dir).
@@ -218,9 +227,9 @@ def run_python_many(sources: list[str], limits: SandboxLimits | None = None, max
 
 
 @lru_cache(maxsize=1)
-def _setup() -> tuple[str, tuple[int, int] | None, tuple[str, ...] | None]:
-    """Choose the interpreter: the unprivileged uid must be able to run it (a pyenv Python under /root is not
-    readable by `nobody`), so try ours and then the system's with a trivial program, once per process."""
+def _setup() -> tuple[str, range | None, tuple[str, ...] | None]:
+    """Choose the interpreter: an unprivileged uid must be able to run it (a pyenv Python under /root is not
+    readable by others), so try ours and then the system's with a trivial program, once per process."""
     ids, namespaces = _unprivileged_ids(), _unshare_command()
     if ids is None:
         return sys.executable, None, namespaces
@@ -229,10 +238,10 @@ def _setup() -> tuple[str, tuple[int, int] | None, tuple[str, ...] | None]:
         probe = _run("import sys", SandboxLimits(wall_time_s=20), candidate, ids, namespaces)
         if probe.exited_zero:
             if candidate != sys.executable:
-                logger.info("sandbox: %s is not usable by uid %d; untrusted code runs on %s", sys.executable, ids[0], candidate)
+                logger.info("sandbox: %s is not usable by an unprivileged uid; untrusted code runs on %s", sys.executable, candidate)
             return candidate, ids, namespaces
-    logger.warning("sandbox: no Python interpreter that uid %d can run; the code runs as root (in the namespaces, "
-                   "if any, which keep the filesystem read-only)", ids[0])
+    logger.warning("sandbox: no Python interpreter that an unprivileged uid can run; the code runs as root (in the "
+                   "namespaces, if any, which keep the filesystem read-only)")
     return sys.executable, None, namespaces
 
 
@@ -292,6 +301,7 @@ def _start(source: str, limits: SandboxLimits, python: str, ids, namespaces, pas
         # RLIMIT_NPROC counts every process of our own uid: keep room for the host's.
         rlimits.pop("RLIMIT_NPROC")
 
+    ids = None if ids is None else _fresh_ids(ids)
     host_dir = tempfile.mkdtemp(prefix="score-sandbox-")
     try:
         scratch = os.path.join(host_dir, "scratch")
@@ -302,7 +312,7 @@ def _start(source: str, limits: SandboxLimits, python: str, ids, namespaces, pas
         if ids is not None:
             os.chown(scratch, *ids)
             os.chown(program, *ids)
-        os.chmod(host_dir, 0o711)  # `nobody` may traverse to the scratch dir but not list our files
+        os.chmod(host_dir, 0o711)  # the sandbox's uid may traverse to the scratch dir but not list our files
         argv = [python, "-I", "-S", "-B", program, *args]
         stdout_path, stderr_path = os.path.join(host_dir, "stdout"), os.path.join(host_dir, "stderr")
         isolation = ["subprocess", "isolated-interpreter", "empty-env", "rlimits", "scratch-cwd", "wall-timeout"]
@@ -327,7 +337,7 @@ def _start(source: str, limits: SandboxLimits, python: str, ids, namespaces, pas
                 os.umask(0o077)
 
         if ids is not None:
-            isolation.append("uid-nobody")
+            isolation.append("uid-own")
 
         start = time.monotonic()
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
