@@ -255,7 +255,8 @@ def test_control_reading_the_tests_would_pass_if_they_were_readable(task, proble
 
 EXIT_STATUS_FOOLED = ["os._exit(0) in the body", "os._exit(0) when loaded, before any test", "sys.exit(0) in the body",
                       "raise SystemExit(0)", "atexit handler exits 0", "sys.excepthook exits 0",
-                      "an object whose __eq__ is always True", "a lying int subclass"]
+                      "an object whose __eq__ is always True", "a lying int subclass", "a lying str subclass",
+                      "a lying list subclass", "fork: the child reports success, the parent exits 0"]
 
 
 def test_control_the_exit_status_verdict_is_fooled_by_these_hacks(problems):
