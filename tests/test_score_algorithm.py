@@ -121,6 +121,7 @@ def test_two_stages_metrics_every_parameter_and_checkpoint_keeps_the_stage(local
         assert first["score/kl_turn1"] == pytest.approx(0.0, abs=1e-5)  # π_θ = π_ref before the first step
         assert second["score/kl_turn1"] != pytest.approx(0.0, abs=1e-5)
         assert second["env_runners/num_env_steps_sampled_lifetime"] == 2 * 2 * 4 * 4  # iterations × turns × episodes
+        assert second["score/verifier_flags"] == 0.0  # the arithmetic checker flags nothing
         after = _learner_weights(algo)
         unchanged = [name for name in before if np.array_equal(before[name], after[name])]
         assert not unchanged, f"parameters that did not train: {unchanged}"

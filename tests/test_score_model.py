@@ -12,6 +12,7 @@ from armillary.algorithms.score import losses
 from armillary.algorithms.score.model import (TinyModelConfig, build_char_tokenizer, build_tiny_model, count_parameters,
                                               load_policy, save_policy)
 from armillary.algorithms.score.rollout import evaluate_greedy, generate, run_episodes
+from armillary.algorithms.score.tasks import Verdict
 from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
 
 SMALL = TinyModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, max_positions=512)
@@ -111,6 +112,29 @@ def test_two_turn_episode_shapes_and_learner_tensors(saved):
     logp = losses.response_log_probs(logits, turn2.input_ids, turn2.response_mask)
     assert torch.isfinite(logp).all() and (logp[turn2.response_mask == 0] == 0).all()
     assert set(batch.metrics()) >= {"score/acc_t1", "score/acc_t2", "score/change_rate"}
+
+
+def test_flagged_responses_are_counted_per_batch_and_in_evaluation(saved):
+    """`score/verifier_flags` counts the responses (of both turns) whose verdict carries a flag."""
+    model, tokenizer, _ = saved
+
+    @dataclasses.dataclass
+    class FlagsOddProblems(ArithmeticTask):
+        def verify(self, problem, response):
+            odd = problem.metadata["a"] % 2 == 1
+            return Verdict(False, ("hedged",) if odd else (), "")
+
+    task = FlagsOddProblems(min_digits=2, max_digits=2)
+    problems = task.problems("train", 6)
+    odd = sum(p.metadata["a"] % 2 for p in problems)
+    assert 0 < odd < 6
+    batch = run_episodes(model, tokenizer, task, problems, group_size=2, max_new_tokens=4,
+                         generator=torch.Generator().manual_seed(0))
+    assert batch.flagged == 2 * 2 * odd  # two samples per problem, two turns each
+    assert batch.metrics()["score/verifier_flags"] == 2 * 2 * odd
+    assert batch.correct_turn1 == [False] * 12  # the verdict, not is_correct, decides
+    figures = evaluate_greedy(model, tokenizer, task, problems, max_new_tokens=4, batch_size=4)
+    assert figures["score/verifier_flags"] == 2 * odd
 
 
 def test_pair_sft_rows_hold_a_wrong_attempt_in_context_and_a_right_sibling_as_response(saved):

@@ -2,7 +2,7 @@
 
 Each hostile sample is the problem's CORRECT solution followed by an attack at module level, so it scores 1
 if and only if the attack got through: "contained" means the attack fails, the run scores 0, and the host
-shows no trace of it.
+shows no trace of it. (Wrong solutions that try to be scored correct are in test_score_verifier.py.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from armillary.algorithms.score.sandbox import SandboxLimits, run_python
+from armillary.algorithms.score.sandbox import SandboxLimits, run_python, start_python
 from armillary.algorithms.score.tasks.humaneval import HumanEvalTask, load_problems
 
 FAST = SandboxLimits(wall_time_s=3.0, cpu_time_s=2, memory_bytes=512 << 20, max_processes=16)
@@ -58,7 +58,7 @@ def test_the_canonical_solution_passes_and_a_wrong_one_fails(task, problem):
 def test_batched_scoring_keeps_the_order(task, problem):
     responses = [problem.metadata["canonical_solution"], "    return False\n", "    while True:\n        pass\n",
                  problem.metadata["canonical_solution"]]
-    assert task.is_correct_many([problem] * 4, responses, max_workers=4) == [True, False, False, True]
+    assert [v.passed for v in task.verify_many([problem] * 4, responses, max_workers=4)] == [True, False, False, True]
 
 
 def test_a_whole_function_in_a_code_fence_is_accepted(task, problem):
@@ -68,8 +68,7 @@ def test_a_whole_function_in_a_code_fence_is_accepted(task, problem):
 
 def test_infinite_loop_is_stopped(task, problem):
     start = time.monotonic()
-    result = task.run_tests(problem, hostile(problem, "while True:\n    pass"))
-    assert not result.passed
+    assert not task.is_correct(problem, hostile(problem, "while True:\n    pass"))
     assert time.monotonic() - start < FAST.wall_time_s + 2
 
 
@@ -83,17 +82,34 @@ while True:
         pass
 """
     assert not task.is_correct(problem, hostile(problem, bomb))
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20  # polled: a loaded machine reaps the bomb's processes late
     while sandbox_processes_left() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sandbox_processes_left() == []
     assert subprocess.run(["true"]).returncode == 0  # the host can still start processes
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own per sandbox needs root")
+def test_a_fork_bomb_does_not_starve_a_sandbox_running_beside_it(problem):
+    """Each sandbox has a uid of its own, so RLIMIT_NPROC is not shared: an honest response verified while another
+    sandbox forks without end still passes (with one shared uid its interpreter could not even start)."""
+    bomb = start_python("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+                        SandboxLimits(wall_time_s=30, cpu_time_s=20, max_processes=16))
+    try:
+        time.sleep(0.5)
+        patient = HumanEvalTask(limits=SandboxLimits(wall_time_s=20, cpu_time_s=5, max_processes=16))
+        assert patient.is_correct(problem, problem.metadata["canonical_solution"])
+        uids = {run_python("import os; print(os.getuid())", FAST).stdout for _ in range(2)}
+        assert len(uids) == 2
+    finally:
+        bomb.finish(0)
+
+
 def test_memory_hog_is_refused(task, problem):
     hog = "hoard = []\nwhile True:\n    hoard.append(bytearray(64 << 20))"
-    result = task.run_tests(problem, hostile(problem, hog))
-    assert not result.passed
+    assert not task.is_correct(problem, hostile(problem, hog))
+    result = run_python(hog, FAST)
+    assert not result.exited_zero
     assert "MemoryError" in result.stderr or result.returncode != 0
 
 
@@ -108,7 +124,7 @@ def test_no_writes_outside_the_scratch_dir(task, problem, tmp_path):
     escape = "open('../escaped.txt', 'w').write('x')"
     assert not task.is_correct(problem, hostile(problem, escape))
     # Writing inside the scratch dir works (tests may need temporary files).
-    assert run_python("open('scratch.txt', 'w').write('ok')\nassert open('scratch.txt').read() == 'ok'", FAST).passed
+    assert run_python("open('scratch.txt', 'w').write('ok')\nassert open('scratch.txt').read() == 'ok'", FAST).exited_zero
 
 
 def test_no_network_even_to_localhost(task, problem):
@@ -155,8 +171,9 @@ for path in glob.glob("/proc/*/environ"):
         pass
 assert found, "no secret"
 """
-    result = task.run_tests(problem, hostile(problem, attack))
-    assert not result.passed
+    assert not task.is_correct(problem, hostile(problem, attack))
+    result = run_python(attack, FAST)
+    assert not result.exited_zero
     assert "hunter2" not in result.stdout + result.stderr
 
 
@@ -183,7 +200,7 @@ os.kill({sentinel.pid}, 0)  # raises unless the sentinel is visible (and so kill
 def test_an_empty_environment_and_a_fresh_scratch_cwd():
     probe = "import os, sys\nprint(sorted(k for k in os.environ if k != 'LC_CTYPE'))\nprint(os.listdir('.'))\nprint(sys.flags.isolated)"
     result = run_python(probe, FAST)
-    assert result.passed, result.stderr
+    assert result.exited_zero, result.stderr
     env_keys, listing, isolated = result.stdout.splitlines()
     assert env_keys == "[]"
     assert listing == "['program.py']"
@@ -193,11 +210,11 @@ def test_an_empty_environment_and_a_fresh_scratch_cwd():
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="namespaces need root and unshare")
 def test_namespaces_and_unprivileged_uid_are_in_force_here():
     result = run_python("import os; print(os.getuid(), os.getpid())", FAST)
-    assert result.passed, result.stderr
+    assert result.exited_zero, result.stderr
     uid, pid = result.stdout.split()
     assert uid != "0"
     assert int(pid) < 10  # a fresh PID namespace
-    assert {"netns", "pidns", "readonly-fs", "uid-nobody"} <= set(result.isolation)
+    assert {"netns", "pidns", "readonly-fs", "uid-own"} <= set(result.isolation)
 
 
 def test_bad_limits_name_the_field():

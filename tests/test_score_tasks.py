@@ -8,12 +8,12 @@ import random
 
 import pytest
 
-from armillary.algorithms.score.tasks import build_task
+from armillary.algorithms.score.tasks import Verdict, build_task, correctness
 from armillary.algorithms.score.tasks import arithmetic
 from armillary.algorithms.score.tasks.base import correctness
 from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
 from armillary.algorithms.score.tasks.math_answers import (MathJsonlTask, answers_match, extract_final_answer,
-                                                           is_correct_response, last_boxed, load_jsonl)
+                                                           hedges, is_correct_response, last_boxed, load_jsonl, verdict)
 
 # ---- arithmetic --------------------------------------------------------------------------------------------
 
@@ -134,6 +134,49 @@ def test_boxed_takes_the_last_and_handles_nested_braces():
     assert last_boxed("\\boxed{unbalanced") is None
     assert extract_final_answer("\\boxed{{2}}") == "{2}"
     assert answers_match("{2}", "2")
+
+
+# Each response offers the right answer (4) among others: hedging must not earn reward.
+HEDGES = [
+    "\\boxed{3} or \\boxed{4}",
+    "It is \\boxed{4}. Or maybe \\boxed{3}.",
+    "\\boxed{3 \\text{ or } 4}",
+    "\\boxed{3 \\quad 4}",
+    "\\boxed{\\text{either } 3 \\text{ or } 4}",
+    "The answer is 3.\nThe answer is 4.",
+    "The final answer is 3 or 4.",
+    "#### 3\n#### 4",
+    "So it is 3 or 4",
+    "It must be 3, or 4",
+    "either 3 or 4",
+    "3 and/or 4",
+    "It could be 3, 4",  # no stated answer, and the last number comes as one of a list
+]
+
+
+@pytest.mark.parametrize("response", HEDGES)
+def test_hedging_earns_no_reward_and_is_flagged(response):
+    assert hedges(response)
+    assert not is_correct_response(response, "4")
+    assert verdict(response, "4") == Verdict(False, ("hedged",), "several final answers")
+
+
+@pytest.mark.parametrize("response", ["\\boxed{3, 4}", "\\boxed{\\{3, 4\\}}", "The answer is (3, 4)."])
+def test_a_stated_list_is_one_answer_right_only_when_the_reference_is_that_list(response):
+    assert not is_correct_response(response, "4")
+    assert not hedges(response)
+    assert is_correct_response(response, extract_final_answer(response))
+
+
+@pytest.mark.parametrize("response", [
+    "\\boxed{4}, and checking again: \\boxed{4}",  # the same answer twice
+    "\\boxed{0.5}, that is \\boxed{\\frac{1}{2}}",  # the same value twice
+    "First 3, then 1 more, so we get 4.",  # numbers on the way to one answer
+    "The answer is 4",
+])
+def test_one_answer_stated_more_than_once_is_not_a_hedge(response):
+    assert not hedges(response)
+    assert verdict(response, "4" if "0.5" not in response else "1/2").passed
 
 
 def test_jsonl_loader_and_task(tmp_path):

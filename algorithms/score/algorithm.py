@@ -12,7 +12,9 @@
 Result keys (flattened by the platform): `score/acc_t1`, `score/acc_t2`, `score/delta_t1_t2`, `score/delta_i_to_c`,
 `score/delta_c_to_i`, `score/changed_answer_rate` (greedy, held-out); `score/kl_turn1`, `score/kl_turn2`,
 `score/loss`, `score/return_turn1|2` (the learner's batch); `score/train/...` (the sampled batch's figures, at the
-training temperature); `score/stage` (1 during Stage I, else 2) and `score/variant` (index into losses.Variant).
+training temperature); `score/verifier_flags` (how many responses of the sampled batch, both turns, the verifier
+flagged as gaming it: tasks.Verdict.flags); `score/stage` (1 during Stage I, else 2) and `score/variant` (index into
+losses.Variant).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV
 
 from armillary.algorithms.score import losses
 from armillary.algorithms.score.learner import NAMESPACE, variant_code
+from armillary.algorithms.score.rollout import FLAGS
 
 # The learner figures re-logged at the top level (they live under learners/default_policy/ otherwise).
 LEARNER_FIGURES = ("score/loss", "score/kl_turn1", "score/kl_turn2", "score/return_turn1", "score/return_turn2",
@@ -122,8 +125,11 @@ class Score(Algorithm):
         columns["variant"] = np.full(rows, variant_code(variant), dtype=np.int64)
         self.metrics.log_value((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), 2 * rows, reduce="lifetime_sum")
         for name in sampled[0][1]:
-            value = float(np.mean([m[name] for _, m in sampled]))
-            self.metrics.log_value((NAMESPACE, "train", name.split("/", 1)[1]), value, window=1)
+            values = [m[name] for _, m in sampled]
+            if name == FLAGS:  # a count over the whole batch: summed over the runners, at the top level
+                self.metrics.log_value((NAMESPACE, name.split("/", 1)[1]), float(sum(values)), window=1)
+                continue
+            self.metrics.log_value((NAMESPACE, "train", name.split("/", 1)[1]), float(np.mean(values)), window=1)
 
         num_shards = max(1, self.config.num_learners)
         shards = shard_by_problem(columns, s["group_size"], num_shards)

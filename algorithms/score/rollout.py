@@ -17,7 +17,9 @@ from typing import Sequence
 import torch
 
 from armillary.algorithms.score.losses import correction_pairs, self_correction_metrics
-from armillary.algorithms.score.tasks.base import Problem, Task, correctness
+from armillary.algorithms.score.tasks.base import Problem, Task, verdicts
+
+FLAGS = "score/verifier_flags"
 
 
 @dataclass(frozen=True)
@@ -152,13 +154,23 @@ class EpisodeBatch:
     correct_turn2: list[bool]
     answers_turn1: list[str | None]
     answers_turn2: list[str | None]
+    flags_turn1: list[tuple[str, ...]]  # signs of gaming the verifier it saw in each response (tasks.Verdict.flags)
+    flags_turn2: list[tuple[str, ...]]
 
     def tensors(self, tokenizer) -> tuple[TurnTensors, TurnTensors]:
         return (turn_tensors(tokenizer, self.first_prompts, self.first.token_ids),
                 turn_tensors(tokenizer, self.second_prompts, self.second.token_ids))
 
+    @property
+    def flagged(self) -> int:
+        """How many responses (of both turns) the verifier flagged as gaming it."""
+        return sum(bool(f) for f in self.flags_turn1) + sum(bool(f) for f in self.flags_turn2)
+
     def metrics(self) -> dict[str, float]:
-        return self_correction_metrics(self.correct_turn1, self.correct_turn2, self.answers_turn1, self.answers_turn2)
+        """The self-correction figures, and `score/verifier_flags`: the count of flagged responses (a count, not
+        a fraction, so that a single hacking response shows)."""
+        figures = self_correction_metrics(self.correct_turn1, self.correct_turn2, self.answers_turn1, self.answers_turn2)
+        return {**figures, FLAGS: float(self.flagged)}
 
     def pair_sft_turn2(self, tokenizer) -> tuple[TurnTensors, torch.Tensor]:
         """Pair-SFT's turn-2 rows: each wrong first attempt's own turn-2 context (problem, that attempt, the
@@ -193,6 +205,7 @@ def run_episodes(
     first = generate(model, tokenizer, first_prompts, **sampling)
     second_prompts = [task.second_turn_prompt(p, y1) for p, y1 in zip(repeated, first.texts)]
     second = generate(model, tokenizer, second_prompts, **sampling)
+    verdicts1, verdicts2 = verdicts(task, repeated, first.texts), verdicts(task, repeated, second.texts)
     return EpisodeBatch(
         problems=repeated,
         group_size=group_size,
@@ -200,20 +213,23 @@ def run_episodes(
         first=first,
         second_prompts=second_prompts,
         second=second,
-        correct_turn1=correctness(task, repeated, first.texts),
-        correct_turn2=correctness(task, repeated, second.texts),
+        correct_turn1=[v.passed for v in verdicts1],
+        correct_turn2=[v.passed for v in verdicts2],
         answers_turn1=[task.final_answer(p, y) for p, y in zip(repeated, first.texts)],
         answers_turn2=[task.final_answer(p, y) for p, y in zip(repeated, second.texts)],
+        flags_turn1=[v.flags for v in verdicts1],
+        flags_turn2=[v.flags for v in verdicts2],
     )
 
 
 def evaluate_greedy(model, tokenizer, task: Task, problems: Sequence[Problem], *, max_new_tokens: int = 64,
                     batch_size: int = 64) -> dict[str, float]:
     """The self-correction metrics of greedy two-turn episodes on `problems` (Acc@t1, Acc@t2, Δ, Δi→c, Δc→i,
-    change rate), in batches."""
+    change rate) and the count of responses the verifier flagged (`score/verifier_flags`), in batches."""
     was_training = model.training
     model.eval()
     c1, c2, a1, a2 = [], [], [], []
+    flagged = 0
     try:
         for start in range(0, len(problems), batch_size):
             chunk = problems[start : start + batch_size]
@@ -222,6 +238,7 @@ def evaluate_greedy(model, tokenizer, task: Task, problems: Sequence[Problem], *
             c2 += batch.correct_turn2
             a1 += batch.answers_turn1
             a2 += batch.answers_turn2
+            flagged += batch.flagged
     finally:
         model.train(was_training)
-    return self_correction_metrics(c1, c2, a1, a2)
+    return {**self_correction_metrics(c1, c2, a1, a2), FLAGS: float(flagged)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from armillary.algorithms.score.tasks.arithmetic import ArithmeticTask
-from armillary.algorithms.score.tasks.base import Task
+from armillary.algorithms.score.tasks.base import Problem, Task, Verdict, correctness, verdicts
 from armillary.algorithms.score.tasks.humaneval import HumanEvalTask
 from armillary.algorithms.score.tasks.math_answers import MathJsonlTask
 

@@ -49,10 +49,27 @@ class QuestionAnswerFormat:
         return f"{self.first_turn_prompt(problem)}{first_attempt.strip()}\n{self.instruction}\nA: "
 
 
-def correctness(task: Task, problems: Sequence[Problem], responses: Sequence[str]) -> list[bool]:
-    """r̂ for a batch; tasks with a batched checker (HumanEval's parallel sandboxes) use it."""
+@dataclass(frozen=True)
+class Verdict:
+    """r̂ of one response, and the signs of gaming the verifier it saw in it (`flags`: names, e.g. a code response
+    that ended its own process mid-test, or a maths answer that hedges between several answers)."""
+
+    passed: bool
+    flags: tuple[str, ...] = ()
+    detail: str = ""  # why it failed, for a human reading a log
+
+
+def verdicts(task: Task, problems: Sequence[Problem], responses: Sequence[str]) -> list[Verdict]:
+    """The verdicts on a batch, from the task's batched verifier (HumanEval's parallel sandboxes) where it has one."""
     if len(problems) != len(responses):
         raise ValueError(f"responses: {len(responses)} given for {len(problems)} problems")
-    if hasattr(task, "is_correct_many"):
-        return task.is_correct_many(list(problems), list(responses))
-    return [task.is_correct(p, r) for p, r in zip(problems, responses)]
+    if hasattr(task, "verify_many"):
+        return task.verify_many(list(problems), list(responses))
+    if hasattr(task, "verify"):
+        return [task.verify(p, r) for p, r in zip(problems, responses)]
+    return [Verdict(task.is_correct(p, r)) for p, r in zip(problems, responses)]
+
+
+def correctness(task: Task, problems: Sequence[Problem], responses: Sequence[str]) -> list[bool]:
+    """r̂ for a batch."""
+    return [v.passed for v in verdicts(task, problems, responses)]

