@@ -187,13 +187,28 @@ def test_config_rejects_bad_values():
         TabularStudyConfig(num_states=3, branching=5)
     with pytest.raises(ValueError, match="gamma"):
         TabularStudyConfig(gamma=1.0)
+    with pytest.raises(ValueError, match="overlap"):
+        TabularStudyConfig(seeds=30, first_seed=990, validation_first_seed=1000)
+
+
+def test_steps_are_chosen_per_method_and_size_on_validation_draws_only():
+    from armillary.algorithms.self_consistency.tabular import run_study
+
+    config = TabularStudyConfig(num_states=4, num_actions=2, branching=2, dataset_sizes=(5, 50), seeds=2, steps=20,
+                                methods=(Method.TD, Method.SC_DIRECT), step_grid=(0.01, 0.3), validation_seeds=2)
+    rows, chosen, validation = run_study(config)
+    assert {r["seed"] for r in rows} == {0, 1}  # the validation draws (1000, 1001) are never reported
+    for method, by_step in validation.items():
+        for n in config.dataset_sizes:
+            best = min(config.step_grid, key=lambda s: by_step[s][n])
+            assert chosen[method][n] == best
+            assert all(r["step_size"] == best for r in rows if r["method"] == method and r["dataset_size"] == n)
 
 
 def _tiny(setting=Setting.EVALUATION):
     # Plenty of data on a 5-state MDP; steps small enough for the residual-gradient variants to be stable.
-    steps = {Method.TD: 0.3, Method.DYNA: 0.3, Method.SC_DIRECT: 0.3, Method.SC_REVERSE: 0.1, Method.SC_RESIDUAL: 0.1}
     config = TabularStudyConfig(setting=setting, num_states=5, num_actions=2, branching=2, dataset_sizes=(400,),
-                                seeds=2, steps=300, step_sizes=steps)
+                                seeds=2, steps=300)
     return config, make_problems(config)
 
 
@@ -201,7 +216,7 @@ def test_training_moves_exactly_the_tables_each_method_learns():
     config = TabularStudyConfig(num_states=4, num_actions=2, branching=2, dataset_sizes=(30,), seeds=1, steps=5)
     problems = make_problems(config)
     for method in Method:
-        learner = train(method, problems, config)
+        learner = train(method, problems, config, 0.1)
         assert learner.value.abs().sum() > 0, method
         moved = learner.logits.abs().sum() > 0, learner.reward.abs().sum() > 0
         assert moved == ((False, False) if method is Method.TD else (True, True)), method  # grounded model updates
@@ -212,7 +227,7 @@ def test_training_moves_exactly_the_tables_each_method_learns():
 @pytest.mark.parametrize("method", [m for m in Method if m is not Method.SC_REVERSE])
 def test_with_plenty_of_data_every_method_approaches_v_pi(method):
     config, problems = _tiny()
-    learner = train(method, problems, config)
+    learner = train(method, problems, config, 0.1 if method is Method.SC_RESIDUAL else 0.3)
     true = policy_values(problems.mdps.transitions, problems.mdps.rewards, problems.mdps.policy, config.gamma)
     error = ((learner.value.double() - true) ** 2).mean(-1).sqrt()
     scale = true.abs().mean(-1)
@@ -225,7 +240,7 @@ def test_model_based_control_finds_a_near_optimal_policy_with_plenty_of_data():
 
     config, problems = _tiny(Setting.CONTROL)
     for method in (Method.TD, Method.SC_DIRECT):
-        figures = evaluate(method, train(method, problems, config), problems, config)
+        figures = evaluate(method, train(method, problems, config, 0.3), problems, config)
         assert (figures["normalised_return"] > 0.9).all(), (method, figures)
 
 

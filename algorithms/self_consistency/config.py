@@ -24,17 +24,6 @@ class Setting(str, enum.Enum):
     CONTROL = "control"  # learn a greedy policy from transitions collected under the uniform policy
 
 
-# Per-method value steps: for each setting and method, the best of {0.03, 0.1, 0.3} by the primary figure averaged
-# over the dataset sizes on 10 validation seeds (first_seed=1000), made by `study --sweep-steps` (README,
-# results/self_consistency/step-sizes-<setting>/).
-DEFAULT_STEP_SIZES = {
-    Setting.EVALUATION: {Method.TD: 0.03, Method.DYNA: 0.03, Method.SC_DIRECT: 0.1, Method.SC_REVERSE: 0.03,
-                         Method.SC_RESIDUAL: 0.03},
-    Setting.CONTROL: {Method.TD: 0.03, Method.DYNA: 0.03, Method.SC_DIRECT: 0.1, Method.SC_REVERSE: 0.1,
-                      Method.SC_RESIDUAL: 0.03},
-}
-
-
 class TabularStudyConfig(Hyperparameters):
     """One tabular figure: every method on the same random MDPs and datasets, over dataset sizes and seeds."""
 
@@ -51,20 +40,15 @@ class TabularStudyConfig(Hyperparameters):
     first_seed: int = Field(0, ge=0, description="the draws use seeds first_seed, first_seed + 1, …")
     steps: int = Field(300, ge=1, description="full-batch gradient steps per method")
     rollout_depth: int = Field(3, ge=1, description="K: imagined steps; SC/Dyna terms k = 0 … K−1 on z_0 … z_K")
-    step_sizes: dict[Method, float] = Field(
-        None,
-        description="SGD step of the value table v̂ (Q for model-free control) per method, chosen per method on "
-                    "validation seeds (README); the model's tables take model_step_ratio × this step")
+    step_grid: tuple[float, ...] = Field(
+        (0.03, 0.1, 0.3),
+        description="candidate SGD steps of the value table v̂ (Q for model-free control): for each method and dataset "
+                    "size, the one with the lowest mean figure on the validation seeds is used on the reported seeds")
+    validation_seeds: int = Field(10, ge=1, description="draws used only to choose the step (never reported)")
+    validation_first_seed: int = Field(1000, ge=0, description="the validation draws use seeds from here on")
     model_step_ratio: float = Field(3.0, gt=0.0, description="step of the transition logits and reward table of m̂ "
                                                              "relative to the value step")
     sc_weight: float = Field(1.0, gt=0.0, description="weight of the Dyna / self-consistency loss")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_steps_of_the_setting(cls, data):
-        if isinstance(data, dict) and data.get("step_sizes") is None:
-            data = {**data, "step_sizes": DEFAULT_STEP_SIZES[Setting(data.get("setting", Setting.EVALUATION))]}
-        return data
 
     @field_validator("dataset_sizes")
     @classmethod
@@ -79,8 +63,11 @@ class TabularStudyConfig(Hyperparameters):
             raise ValueError(f"branching must be ≤ num_states ({self.num_states}), got {self.branching}")
         if not self.methods or len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods must be a non-empty list without repeats, got {self.methods}")
-        missing = [m.value for m in self.methods if m not in self.step_sizes]
-        if missing or any(step <= 0 for step in self.step_sizes.values()):
-            raise ValueError(f"step_sizes needs a positive step for every method, missing or not positive: "
-                             f"{missing or self.step_sizes}")
+        if not self.step_grid or any(step <= 0 for step in self.step_grid):
+            raise ValueError(f"step_grid must hold positive steps, got {self.step_grid}")
+        test, validation = range(self.first_seed, self.first_seed + self.seeds), range(
+            self.validation_first_seed, self.validation_first_seed + self.validation_seeds)
+        if len(self.step_grid) > 1 and set(test) & set(validation):
+            raise ValueError(f"validation seeds {validation} overlap the reported seeds {test}: "
+                             f"move validation_first_seed or first_seed")
         return self

@@ -2,8 +2,10 @@
 
     python -m armillary.algorithms.self_consistency.study --setting evaluation --out results/self_consistency/random-mdp
 
-Writes to --out: rows.csv (one row per method × dataset size × seed), table.md (means with 95% intervals over
-seeds, and paired differences), plot.png, config.json and command.txt. MLflow: one parent run (the config and
+Each method's value step is chosen per dataset size from config.step_grid on validation draws that are never
+reported (tabular.choose_steps). Writes to --out: rows.csv (one row per method × dataset size × seed), table.md
+(means with 95% intervals over seeds, and paired differences), step_sizes.md (the validation means behind each
+chosen step), plot.png, config.json and command.txt. MLflow: one parent run (the config and
 those files) and one child run per method whose metric is logged with step = dataset size, so MLflow's chart
 of a child run is the figure's line.
 """
@@ -24,12 +26,10 @@ from pathlib import Path
 import torch
 
 from armillary.algorithms.self_consistency.config import Method, Setting, TabularStudyConfig
-from armillary.algorithms.self_consistency.tabular import run_study
+from armillary.algorithms.self_consistency.tabular import PRIMARY, run_study
 from armillary.platform.mlflow_store import client as mlflow_client
 from armillary.platform.mlflow_store import default_tracking_uri, ensure_experiment
 
-# The figure each setting is judged by (lower is better for both).
-PRIMARY = {Setting.EVALUATION: "value_error", Setting.CONTROL: "regret"}
 LABELS = {Method.TD: "TD (model-free)", Method.DYNA: "Dyna", Method.SC_DIRECT: "SC-Direct",
           Method.SC_REVERSE: "SC-Reverse", Method.SC_RESIDUAL: "SC-Residual"}
 
@@ -48,7 +48,7 @@ def interval(values: list[float]) -> tuple[float, float]:
 
 def summarise(rows: list[dict], config: TabularStudyConfig) -> dict:
     """{metric: {method: {size: (mean, ci)}}} and the paired differences {(a, b): {size: (mean, ci)}} on the primary."""
-    metrics = [k for k in rows[0] if k not in ("setting", "method", "dataset_size", "seed")]
+    metrics = [k for k in rows[0] if k not in ("setting", "method", "dataset_size", "seed", "step_size")]
     by = defaultdict(dict)
     for row in rows:
         for metric in metrics:
@@ -110,7 +110,7 @@ def plot(summary: dict, config: TabularStudyConfig, path: Path) -> Path:
 
 
 def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStudyConfig, summary: dict,
-                  files: list[Path]) -> str:
+                  chosen: dict, files: list[Path]) -> str:
     """A parent run (config, files) and one child run per method with its figures at step = dataset size."""
     client = mlflow_client(uri)
     experiment_id = ensure_experiment(uri, experiment, runs_root)
@@ -125,6 +125,8 @@ def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStu
                 client.log_metric(child, f"self_consistency/{metric}", mean, step=n)
                 if ci == ci:
                     client.log_metric(child, f"self_consistency/{metric}_ci95", ci, step=n)
+        for n, step in chosen[method.value].items():
+            client.log_metric(child, "self_consistency/step_size", step, step=n)
         client.set_terminated(child)
     for path in files:
         client.log_artifact(parent, str(path))
@@ -132,32 +134,18 @@ def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStu
     return parent
 
 
-def sweep_steps(config: TabularStudyConfig, steps: list[float], out: Path, argv: list[str] | None) -> int:
-    """Each method at each step size on config's seeds; writes sweep.csv, sweep.md and the chosen steps."""
-    primary = PRIMARY[config.setting]
-    results: dict[tuple[str, float], float] = {}
-    for step in steps:
-        rows = run_study(config.model_copy(update={"step_sizes": {m: step for m in config.methods}}))
-        for method in config.methods:
-            errors = [r[primary] for r in rows if r["method"] == method.value]
-            results[(method.value, step)] = sum(errors) / len(errors) if all(e == e for e in errors) else float("inf")
-    chosen = {m.value: min(steps, key=lambda s: results[(m.value, s)]) for m in config.methods}
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "sweep.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["method", "step", f"mean_{primary}"])
-        writer.writerows([m, s, v] for (m, s), v in results.items())
-    table = (f"Mean {primary} over {config.seeds} seeds (first_seed={config.first_seed}) and dataset sizes "
-             f"{list(config.dataset_sizes)}; inf = diverged.\n\n| method | " + " | ".join(f"step {s}" for s in steps)
-             + " | chosen |\n|---|" + "---|" * (len(steps) + 1) + "\n")
-    for m in config.methods:
-        table += f"| {LABELS[m]} | " + " | ".join(f"{results[(m.value, s)]:.3f}" for s in steps) + f" | {chosen[m.value]} |\n"
-    (out / "sweep.md").write_text(table)
-    (out / "chosen_steps.json").write_text(json.dumps(chosen, indent=2))
-    command = "python -m armillary.algorithms.self_consistency.study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    (out / "command.txt").write_text(command + "\n")
-    print(table)
-    return 0
+def write_steps(chosen: dict, validation: dict, config: TabularStudyConfig, path: Path) -> None:
+    """The validation means of every method × step × dataset size, the chosen step marked with *."""
+    sizes = config.dataset_sizes
+    lines = [f"Mean {PRIMARY[config.setting]} on {config.validation_seeds} validation draws (seeds "
+             f"{config.validation_first_seed}…{config.validation_first_seed + config.validation_seeds - 1}, never "
+             f"reported); * = the step used for the reported seeds; inf = diverged.\n\n"
+             "| method | step | " + " | ".join(f"n = {n}" for n in sizes) + " |\n|---|---|" + "---|" * len(sizes) + "\n"]
+    for method, by_step in validation.items():
+        for step, cells in by_step.items():
+            lines.append(f"| {LABELS[Method(method)]} | {step} | " + " | ".join(
+                f"{cells[n]:.3f}{'*' if chosen[method][n] == step else ''}" for n in sizes) + " |\n")
+    path.write_text("".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,9 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sizes", default=None, help="comma-separated dataset sizes")
-    parser.add_argument("--sweep-steps", default=None,
-                        help="comma-separated value steps: instead of the figure, run every method at each step on the "
-                             "given seeds and write each method's best step (mean primary figure over sizes)")
     parser.add_argument("--mlflow-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else runs/mlflow.db")
     parser.add_argument("--no-mlflow", action="store_true")
     args = parser.parse_args(argv)
@@ -184,11 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         fields["dataset_sizes"] = tuple(int(n) for n in args.sizes.split(","))
     config = TabularStudyConfig(**fields)  # rejects bad values, naming the field, before anything runs
     torch.set_num_threads(1)
-    if args.sweep_steps is not None:
-        return sweep_steps(config, [float(x) for x in args.sweep_steps.split(",")], Path(args.out), argv)
 
     start = time.perf_counter()
-    rows = run_study(config)
+    rows, chosen, validation = run_study(config)
     seconds = time.perf_counter() - start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         writer.writerows(rows)
     summary = summarise(rows, config)
     write_table(summary, config, seconds, out / "table.md")
+    if validation:
+        write_steps(chosen, validation, config, out / "step_sizes.md")
     plot(summary, config, out / "plot.png")
     (out / "config.json").write_text(json.dumps({**config.model_dump(mode="json"), "seconds": seconds,
                                                  "load_average": os.getloadavg()}, indent=2))
@@ -209,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         runs_root = Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
         uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
         experiment = args.experiment or f"self-consistency/{out.name}"
-        files = [out / name for name in ("rows.csv", "table.md", "plot.png", "config.json", "command.txt")]
-        run = log_to_mlflow(uri, runs_root, experiment, config, summary, files)
+        files = [out / name for name in ("rows.csv", "table.md", "step_sizes.md", "plot.png", "config.json", "command.txt")]
+        run = log_to_mlflow(uri, runs_root, experiment, config, summary, chosen, [f for f in files if f.exists()])
         print(f"MLflow: experiment {experiment!r}, run {run} in {uri}")
     return 0
 

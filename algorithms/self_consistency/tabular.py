@@ -141,8 +141,12 @@ def greedy(q: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.one_hot(q.argmax(-1), q.shape[-1]).to(q.dtype)
 
 
-def train(method: Method, problems: Problems, config: TabularStudyConfig) -> Learner:
-    """`config.steps` full-batch SGD steps of the method's losses (losses.py) on every problem at once."""
+def train(method: Method, problems: Problems, config: TabularStudyConfig, value_step: float | torch.Tensor) -> Learner:
+    """`config.steps` full-batch SGD steps of the method's losses (losses.py) on every problem at once.
+
+    value_step: the value table's step, one for all problems or one per problem [B]; the model's tables take
+    config.model_step_ratio times it.
+    """
     B = problems.counts.transitions.shape[0]
     S, A = config.num_states, config.num_actions
     control = config.setting is Setting.CONTROL
@@ -153,8 +157,9 @@ def train(method: Method, problems: Problems, config: TabularStudyConfig) -> Lea
         reward=torch.zeros(B, S, A, dtype=DTYPE, requires_grad=True),
     )
     counts, gamma = problems.counts, config.gamma
-    value_step = config.step_sizes[method]
+    value_step = torch.as_tensor(value_step, dtype=DTYPE).expand(B)
     model_step = value_step * config.model_step_ratio
+    step_of = lambda step, param: step.view(-1, *[1] * (param.dim() - 1))  # noqa: E731  per problem, broadcast
     for _ in range(config.steps):
         if model_free_q:
             loss, params = q_learning_loss(learner.value, counts, gamma), [learner.value]
@@ -175,7 +180,7 @@ def train(method: Method, problems: Problems, config: TabularStudyConfig) -> Lea
         with torch.no_grad():
             for param, grad in zip(params, grads):
                 if grad is not None:
-                    param -= (value_step if param is learner.value else model_step) * grad
+                    param -= step_of(value_step if param is learner.value else model_step, param) * grad
     return Learner(learner.value.detach(), learner.logits.detach(), learner.reward.detach())
 
 
@@ -193,13 +198,44 @@ def evaluate(method: Method, learner: Learner, problems: Problems, config: Tabul
     return {"regret": optimal - achieved, "normalised_return": (achieved - uniform) / (optimal - uniform)}
 
 
-def run_study(config: TabularStudyConfig) -> list[dict]:
-    """One row per (method, dataset size, seed) with the setting's figures."""
+# The figure each setting is judged by (lower is better for both).
+PRIMARY = {Setting.EVALUATION: "value_error", Setting.CONTROL: "regret"}
+
+
+def choose_steps(config: TabularStudyConfig) -> tuple[dict, dict]:
+    """For each method and dataset size, the step of config.step_grid with the lowest mean primary figure on the
+    validation draws (diverged runs count as +inf). Returns (chosen {method: {size: step}},
+    validation means {method: {step: {size: mean}}})."""
+    if len(config.step_grid) == 1:
+        step = config.step_grid[0]
+        return {m.value: {n: step for n in config.dataset_sizes} for m in config.methods}, {}
+    validation = config.model_copy(update={"first_seed": config.validation_first_seed, "seeds": config.validation_seeds})
+    problems, primary = make_problems(validation), PRIMARY[config.setting]
+    means: dict = {}
+    for method in config.methods:
+        means[method.value] = {}
+        for step in config.step_grid:
+            figure = evaluate(method, train(method, problems, validation, step), problems, validation)[primary]
+            figure = torch.nan_to_num(figure, nan=float("inf"))
+            means[method.value][step] = {n: float(figure[problems.sizes == n].mean()) for n in config.dataset_sizes}
+    chosen = {m: {n: min(config.step_grid, key=lambda s: by_step[s][n]) for n in config.dataset_sizes}
+              for m, by_step in means.items()}
+    return chosen, means
+
+
+def run_study(config: TabularStudyConfig) -> tuple[list[dict], dict, dict]:
+    """One row per (method, dataset size, seed) with the setting's figures, at the steps chosen on validation draws.
+
+    Returns (rows, chosen steps, validation means) — see choose_steps.
+    """
+    chosen, validation = choose_steps(config)
     problems = make_problems(config)
     rows = []
     for method in config.methods:
-        figures = evaluate(method, train(method, problems, config), problems, config)
+        steps = torch.tensor([chosen[method.value][int(n)] for n in problems.sizes], dtype=DTYPE)
+        figures = evaluate(method, train(method, problems, config, steps), problems, config)
         for i in range(len(problems.seeds)):
             rows.append({"setting": config.setting.value, "method": method.value, "dataset_size": int(problems.sizes[i]),
-                         "seed": int(problems.seeds[i]), **{k: float(v[i]) for k, v in figures.items()}})
-    return rows
+                         "seed": int(problems.seeds[i]), "step_size": chosen[method.value][int(problems.sizes[i])],
+                         **{k: float(v[i]) for k, v in figures.items()}})
+    return rows, chosen, validation
