@@ -170,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     config = TabularStudyConfig(**fields)  # rejects bad values, naming the field, before anything runs
     torch.set_num_threads(1)
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     rows, chosen, validation = run_study(config)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "rows.csv").open("w", newline="") as f:
@@ -185,11 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         write_steps(chosen, validation, config, out / "step_sizes.md")
     plot(summary, config, out / "plot.png")
     (out / "config.json").write_text(json.dumps({**config.model_dump(mode="json"), "seconds": seconds,
-                                                 "load_average": os.getloadavg()}, indent=2))
+                                                 "cpu_seconds": cpu_seconds, "load_average": os.getloadavg()}, indent=2))
     command = "python -m armillary.algorithms.self_consistency.study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     (out / "command.txt").write_text(command + "\n")
     print((out / "table.md").read_text())
-    print(f"{len(rows)} rows in {seconds:.1f} s (load average {os.getloadavg()[0]:.1f}); wrote {out}")
+    print(f"{len(rows)} rows in {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU (load average {os.getloadavg()[0]:.1f}); "
+          f"wrote {out}")
     if not args.no_mlflow:
         runs_root = Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
         uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
