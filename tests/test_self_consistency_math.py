@@ -240,7 +240,7 @@ def test_model_based_control_finds_a_near_optimal_policy_with_plenty_of_data():
 
     config, problems = _tiny(Setting.CONTROL)
     for method in (Method.TD, Method.SC_DIRECT):
-        figures = evaluate(method, train(method, problems, config, 0.3), problems, config)
+        figures = evaluate(train(method, problems, config, 0.3), problems, config)
         assert (figures["normalised_return"] > 0.9).all(), (method, figures)
 
 

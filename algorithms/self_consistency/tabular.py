@@ -184,7 +184,7 @@ def train(method: Method, problems: Problems, config: TabularStudyConfig, value_
     return Learner(learner.value.detach(), learner.logits.detach(), learner.reward.detach())
 
 
-def evaluate(method: Method, learner: Learner, problems: Problems, config: TabularStudyConfig) -> dict[str, torch.Tensor]:
+def evaluate(learner: Learner, problems: Problems, config: TabularStudyConfig) -> dict[str, torch.Tensor]:
     """Per-problem figures [B]. Evaluation: RMSE of v̂ against v^π over states. Control: the greedy policy's
     regret mean_s (v*(s) − v^{π_greedy}(s)) in the true MDP, and its fraction of v*'s mean over v^uniform's."""
     mdps, gamma = problems.mdps, config.gamma
@@ -215,7 +215,7 @@ def choose_steps(config: TabularStudyConfig) -> tuple[dict, dict]:
     for method in config.methods:
         means[method.value] = {}
         for step in config.step_grid:
-            figure = evaluate(method, train(method, problems, validation, step), problems, validation)[primary]
+            figure = evaluate(train(method, problems, validation, step), problems, validation)[primary]
             figure = torch.nan_to_num(figure, nan=float("inf"))
             means[method.value][step] = {n: float(figure[problems.sizes == n].mean()) for n in config.dataset_sizes}
     chosen = {m: {n: min(config.step_grid, key=lambda s: by_step[s][n]) for n in config.dataset_sizes}
@@ -233,7 +233,7 @@ def run_study(config: TabularStudyConfig) -> tuple[list[dict], dict, dict]:
     rows = []
     for method in config.methods:
         steps = torch.tensor([chosen[method.value][int(n)] for n in problems.sizes], dtype=DTYPE)
-        figures = evaluate(method, train(method, problems, config, steps), problems, config)
+        figures = evaluate(train(method, problems, config, steps), problems, config)
         for i in range(len(problems.seeds)):
             rows.append({"setting": config.setting.value, "method": method.value, "dataset_size": int(problems.sizes[i]),
                          "seed": int(problems.seeds[i]), "step_size": chosen[method.value][int(problems.sizes[i])],
