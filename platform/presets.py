@@ -21,6 +21,7 @@ CATALOG.include(
         "armillary.algorithms.domino.presets",
         "armillary.algorithms.score.presets",
         "armillary.algorithms.clip_reward.presets",
+        "armillary.algorithms.self_consistency.presets",
     )
 )
 

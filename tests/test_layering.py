@@ -36,6 +36,7 @@ ALGORITHM_IMPORTS = {
     "domino": {"registry", "ppo", "skills"},
     "clip_reward": {"registry", "ppo"},
     "score": {"registry"},
+    "self_consistency": set(),
 }
 
 

@@ -1,0 +1,73 @@
+"""Hyperparameters of the tabular self-consistency study (typed; invalid values rejected at construction)."""
+
+from __future__ import annotations
+
+import enum
+
+from pydantic import Field, field_validator, model_validator
+
+from armillary.core.hyperparameters import Hyperparameters
+
+
+class Method(str, enum.Enum):
+    """How the value v̂ (and the model m̂) learn; every method but TD also has the grounded model update."""
+
+    TD = "td"  # model-free TD(0) on the real transitions only
+    DYNA = "dyna"  # + v̂ moves toward model targets on imagined rollouts (the model is not moved by them)
+    SC_DIRECT = "sc_direct"  # + (⊥(r̂_k + γ v̂_{k+1}) − v̂_k)²: into v̂_k and, through the imagined state, the model
+    SC_REVERSE = "sc_reverse"  # + (r̂_k + γ v̂_{k+1} − ⊥v̂_k)²: into the reward, the next imagined state and v̂_{k+1}
+    SC_RESIDUAL = "sc_residual"  # + (r̂_k + γ v̂_{k+1} − v̂_k)²: no stop-gradient, into everything
+
+
+class Setting(str, enum.Enum):
+    EVALUATION = "evaluation"  # learn v^π of a fixed π from transitions collected under π
+    CONTROL = "control"  # learn a greedy policy from transitions collected under the uniform policy
+
+
+class TabularStudyConfig(Hyperparameters):
+    """One tabular figure: every method on the same random MDPs and datasets, over dataset sizes and seeds."""
+
+    setting: Setting = Field(Setting.EVALUATION, description="policy evaluation, or control (greedy policy's value)")
+    methods: tuple[Method, ...] = Field(tuple(Method), description="the methods compared (each its own run)")
+    num_states: int = Field(20, ge=2, description="|S|")
+    num_actions: int = Field(3, ge=1, description="|A|")
+    branching: int = Field(5, ge=1, description="successor states per (s, a); P(·|s,a) ~ Dirichlet(1) on them")
+    reward_noise: float = Field(0.5, ge=0.0, description="std of the observed reward around r(s, a) ~ N(0, 1)")
+    gamma: float = Field(0.9, gt=0.0, lt=1.0, description="γ, the discount")
+    dataset_sizes: tuple[int, ...] = Field((10, 20, 40, 80, 160, 320, 640),
+                                           description="numbers of real transitions (nested: each a prefix of the next)")
+    seeds: int = Field(30, ge=1, description="independent (MDP, policy, dataset) draws per dataset size")
+    first_seed: int = Field(0, ge=0, description="the draws use seeds first_seed, first_seed + 1, …")
+    steps: int = Field(300, ge=1, description="full-batch gradient steps per method")
+    rollout_depth: int = Field(3, ge=1, description="K: imagined steps; SC/Dyna terms k = 0 … K−1 on z_0 … z_K")
+    step_grid: tuple[float, ...] = Field(
+        (0.03, 0.1, 0.3),
+        description="candidate SGD steps of the value table v̂ (Q for model-free control): for each method and dataset "
+                    "size, the one with the lowest mean figure on the validation seeds is used on the reported seeds")
+    validation_seeds: int = Field(10, ge=1, description="draws used only to choose the step (never reported)")
+    validation_first_seed: int = Field(1000, ge=0, description="the validation draws use seeds from here on")
+    model_step_ratio: float = Field(3.0, gt=0.0, description="step of the transition logits and reward table of m̂ "
+                                                             "relative to the value step")
+    sc_weight: float = Field(1.0, gt=0.0, description="weight of the Dyna / self-consistency loss")
+
+    @field_validator("dataset_sizes")
+    @classmethod
+    def _sizes_increase(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
+        if not sizes or any(n < 1 for n in sizes) or list(sizes) != sorted(set(sizes)):
+            raise ValueError(f"dataset_sizes must be positive and strictly increasing, got {sizes}")
+        return sizes
+
+    @model_validator(mode="after")
+    def _branching_fits(self) -> "TabularStudyConfig":
+        if self.branching > self.num_states:
+            raise ValueError(f"branching must be ≤ num_states ({self.num_states}), got {self.branching}")
+        if not self.methods or len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"methods must be a non-empty list without repeats, got {self.methods}")
+        if not self.step_grid or any(step <= 0 for step in self.step_grid):
+            raise ValueError(f"step_grid must hold positive steps, got {self.step_grid}")
+        test, validation = range(self.first_seed, self.first_seed + self.seeds), range(
+            self.validation_first_seed, self.validation_first_seed + self.validation_seeds)
+        if len(self.step_grid) > 1 and set(test) & set(validation):
+            raise ValueError(f"validation seeds {validation} overlap the reported seeds {test}: "
+                             f"move validation_first_seed or first_seed")
+        return self

@@ -1,0 +1,127 @@
+"""Self-consistency losses for a tabular model, pure torch (no Ray).
+
+The tabular model m̂ is a table of transition logits ℓ[s, a, s'] (P̂ = softmax over s') and a reward table
+r̂[s, a]; the value v̂ is a table over states. Under a policy π they give the policy's model
+
+    P̂_π[s, s'] = Σ_a π(a|s) P̂(s'|s, a)          r̂_π[s] = Σ_a π(a|s) r̂(s, a).
+
+An imagined rollout is the model's *expected* one: its latent state is the distribution over states
+z_0 = e_s (a real start state), z_{k+1} = z_k P̂_π, with r̂_k = z_k · r̂_π and v̂_k = z_k · v̂ — a linear
+latent model whose states z_k depend on the transition logits, so a gradient "through the imagined state"
+reaches the model exactly as it does through a learned latent state in the deep agent.
+
+With δ_k = r̂_k + γ v̂_{k+1} − v̂_k and ⊥ the stop-gradient, the losses on an imagined rollout (k = 0 … K−1):
+
+    Dyna         ½ Σ_k (⊥(r̂_k + γ v̂_{k+1}) − ⊥(z_k) · v̂)²    only the value table moves
+    SC-Direct    ½ Σ_k (⊥(r̂_k + γ v̂_{k+1}) − v̂_k)²           v̂ and, through z_k (k ≥ 1), the transitions
+    SC-Reverse   ½ Σ_k (r̂_k + γ v̂_{k+1} − ⊥(v̂_k))²           r̂, v̂ at z_{k+1}, and the transitions via z_k, z_{k+1}
+    SC-Residual  ½ Σ_k (r̂_k + γ v̂_{k+1} − v̂_k)²              all of the above
+
+At k = 0 the start state is real (z_0 carries no gradient), so SC-Direct moves the model only from k = 1 on:
+with K = 1 it is exactly Dyna (a test holds this).
+
+Grounded updates fit both to the real transitions, summarised by counts n[s, a, s'] and reward sums:
+
+    model   Σ_{(s,a) seen} [ CE(p̃(·|s,a), P̂(·|s,a)) + ½ (r̂(s,a) − r̃(s,a))² ]    (maximum likelihood)
+    value   ½ Σ_{s seen} (⊥(r̃(s) + γ Σ_s' p̃(s'|s) v̂(s')) − v̂(s))²            (batch TD(0) on the data)
+
+with p̃, r̃ the empirical next-state distribution and mean reward of the transitions from (s, a) or from s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from armillary.algorithms.self_consistency.config import Method
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The real transitions of a batch of datasets as sufficient statistics.
+
+    transitions[b, s, a, s']: how often (s, a) → s' was seen; reward_sums[b, s, a]: the sum of their rewards.
+    """
+
+    transitions: torch.Tensor
+    reward_sums: torch.Tensor
+
+    @property
+    def visits(self) -> torch.Tensor:  # n(s, a)
+        return self.transitions.sum(-1)
+
+
+def policy_model(transition: torch.Tensor, reward: torch.Tensor, policy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P̂_π [B, S, S], r̂_π [B, S]) from P̂ [B, S, A, S] (softmax of the logits), r̂ [B, S, A] and π [B, S, A]."""
+    return (policy.unsqueeze(-1) * transition).sum(-2), (policy * reward).sum(-1)
+
+
+def imagined_rollout(transition_pi: torch.Tensor, depth: int) -> list[torch.Tensor]:
+    """The latent states z_0 … z_depth of the expected rollouts from every state: z_k[b, start, s] = (P̂_π^k)[start, s]."""
+    num_states = transition_pi.shape[-1]
+    start = torch.eye(num_states, dtype=transition_pi.dtype).expand_as(transition_pi)
+    states = [start]
+    for _ in range(depth):
+        states.append(states[-1] @ transition_pi)
+    return states
+
+
+def consistency_loss(method: Method, states: list[torch.Tensor], reward_pi: torch.Tensor, value: torch.Tensor,
+                     gamma: float) -> torch.Tensor:
+    """Σ_b Σ_start ½ Σ_k (target_k − prediction_k)² with the method's stop-gradients (module docstring).
+
+    states: z_0 … z_K [B, starts, S]; reward_pi r̂_π [B, S]; value v̂ [B, S]. Returns a scalar.
+    """
+    if method is Method.TD:
+        raise ValueError("model-free TD has no model rollouts: it takes no consistency loss")
+    if method is Method.DYNA:  # the model is fixed: only the value table receives gradient
+        states = [z.detach() for z in states]
+        reward_pi = reward_pi.detach()
+    rewards = [torch.einsum("bns,bs->bn", z, reward_pi) for z in states[:-1]]
+    values = [torch.einsum("bns,bs->bn", z, value) for z in states]
+    total = value.new_zeros(())
+    for k, reward_k in enumerate(rewards):
+        target, prediction = reward_k + gamma * values[k + 1], values[k]
+        if method in (Method.DYNA, Method.SC_DIRECT):
+            target = target.detach()
+        elif method is Method.SC_REVERSE:
+            prediction = prediction.detach()
+        total = total + 0.5 * ((target - prediction) ** 2).sum()
+    return total
+
+
+def model_grounding_loss(log_transition: torch.Tensor, reward: torch.Tensor, counts: Counts) -> torch.Tensor:
+    """Maximum-likelihood fit of m̂ (log P̂ = log_softmax of the logits, r̂) to the real transitions, each seen
+    (s, a) weighted once."""
+    visits = counts.visits
+    seen = (visits > 0).to(reward.dtype)
+    empirical = counts.transitions / visits.clamp(min=1).unsqueeze(-1)
+    cross_entropy = -(empirical * log_transition).sum(-1)
+    mean_reward = counts.reward_sums / visits.clamp(min=1)
+    return (seen * (cross_entropy + 0.5 * (reward - mean_reward) ** 2)).sum()
+
+
+def td_grounding_loss(value: torch.Tensor, counts: Counts, gamma: float, action_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Batch TD(0) of the value table on the real transitions: ½ Σ_s (⊥ mean(r + γ v̂(s')) − v̂(s))².
+
+    action_weights[b, s, a] (optional) re-weights the transitions of each action (importance weights of an
+    off-policy target policy, e.g. 1[a = greedy(s)]); a state whose weighted count is zero is not updated.
+    """
+    transitions, reward_sums = counts.transitions, counts.reward_sums
+    if action_weights is not None:
+        transitions = transitions * action_weights.unsqueeze(-1)
+        reward_sums = reward_sums * action_weights
+    state_visits = transitions.sum((-1, -2))
+    target_sum = reward_sums.sum(-1) + gamma * torch.einsum("bsat,bt->bs", transitions, value.detach())
+    target = target_sum / state_visits.clamp(min=1e-12)
+    seen = (state_visits > 0).to(value.dtype)
+    return 0.5 * (seen * (target - value) ** 2).sum()
+
+
+def q_learning_loss(q: torch.Tensor, counts: Counts, gamma: float) -> torch.Tensor:
+    """Batch Q-learning on the real transitions: ½ Σ_{(s,a) seen} (⊥ mean(r + γ max_a' Q(s', a')) − Q(s, a))²."""
+    visits = counts.visits
+    next_value = q.detach().max(-1).values
+    target = (counts.reward_sums + gamma * torch.einsum("bsat,bt->bsa", counts.transitions, next_value)) / visits.clamp(min=1)
+    return 0.5 * ((visits > 0).to(q.dtype) * (target - q) ** 2).sum()
