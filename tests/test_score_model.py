@@ -170,7 +170,7 @@ def test_greedy_evaluation_returns_the_metrics(saved):
 def test_pretrain_job_smoke_saves_a_loadable_model_and_its_metrics(tmp_path):
     import json
 
-    from armillary.jobs import score_pretrain
+    from armillary.algorithms.score import pretrain as score_pretrain
 
     out = tmp_path / "base"
     assert score_pretrain.main(["--out", str(out), "--max-steps", "2", "--eval-every", "1", "--eval-problems", "3",
