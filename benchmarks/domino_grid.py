@@ -113,7 +113,7 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
         psi, value, lagrange = (torch.as_tensor(weights[f"state.{k}"]) for k in ("psi", "value", "lagrange"))
         hp = spec.algorithm.config
         sigma = losses.mixing_weights(lagrange, hp.mixing, hp.extrinsic_weight, hp.diversity_weight)[1:, 0]
-        rollouts = rollout_policies(algo.config.learner_config_dict["domino"]["env_config"], greedy_actor(algo.get_module()), 4, seed=seed)
+        rollouts = rollout_policies(algo.config.env_config, greedy_actor(algo.get_module()), 4, seed=seed)
         greedy_psi = torch.tensor([r.summary()["sf_estimate"] for r in rollouts])
         line.update({
             "optimality_ratio": hp.optimality_ratio, "successor_features": hp.successor_features,

@@ -47,14 +47,14 @@ def export_skill_library(algo, folder: str | Path) -> Path:
 
     folder = Path(folder).resolve()  # RLlib's checkpointing takes a relative path for a URI
     folder.mkdir(parents=True, exist_ok=True)
-    settings = algo.skill_settings
+    method, env_config = algo.skill_method, algo.config.env_config
     algo.get_module(DEFAULT_MODULE_ID).save_to_path(str(folder / POLICY_DIR))
     library = {
-        "algorithm": settings["namespace"],
-        "layout": settings["layout"],
-        "skill_length": settings["env_config"]["skill_length"],
-        "env": settings["env_config"]["env"],
-        "env_options": settings["env_config"]["options"],
+        "algorithm": method.namespace,
+        "layout": method.layout.to_dict(),
+        "skill_length": env_config["skill_length"],
+        "env": env_config["env"],
+        "env_options": env_config["options"],
     }
     (folder / LIBRARY_FILE).write_text(json.dumps(library, indent=2))
     return folder

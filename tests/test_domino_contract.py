@@ -212,7 +212,7 @@ def test_walker_final_artifacts_write_one_clip_per_policy(local_ray, tmp_path, m
 
 def test_the_lean_array_path_equals_the_connector_pipeline(local_ray):
     """DOMiNO's train batch from the lean env runner's rollout arrays (learner._columns_from_rollouts) == the one its
-    learner connector (DominoRewardConnector, TwoStreamAdvantages) makes from the same rollouts cut into episode
+    learner connector (DominoRewardConnector, MultiStreamAdvantages) makes from the same rollouts cut into episode
     chunks, row for row, and both leave ψ and v̄ in the same state; the training loop takes the array path."""
     import copy
 

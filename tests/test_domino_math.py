@@ -8,11 +8,17 @@ import pytest
 import torch
 
 from armillary.algorithms.domino import losses
-from armillary.algorithms.domino.losses import DiversityKind
-from armillary.algorithms.domino.networks import DominoSettings, DominoState
+from armillary.algorithms.domino.config import DominoHyperparameters
+from armillary.algorithms.domino.losses import DiversityKind, Mixing
+from armillary.algorithms.domino.networks import DominoState
 
 # Three policies on a line in a 2-d feature space: 0 at the origin, 1 at (1, 0), 2 at (3, 0).
 PSI = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+
+
+def domino_state(*, feature_dim: int, **fields) -> DominoState:
+    """A DominoState for F = feature_dim from DominoHyperparameters(**fields) (the config's defaults otherwise)."""
+    return DominoState(DominoHyperparameters(**fields), feature_dim=feature_dim)
 
 
 def test_nearest_neighbour_excludes_itself():
@@ -101,19 +107,19 @@ def test_adam_step_matches_torch_adam():
 
 def test_mixing_weights_and_mixed_reward():
     lagrange = torch.tensor([5.0, 0.0, math.log(3.0)])  # σ = ·, ½, ¾
-    weights = losses.mixing_weights(lagrange, "lagrange")
+    weights = losses.mixing_weights(lagrange, Mixing.LAGRANGE, 0.7, 0.3)
     assert torch.allclose(weights, torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.75, 0.25]]))
-    assert torch.equal(losses.mixing_weights(lagrange, "none"), torch.tensor([[1.0, 0.0]] * 3))
-    assert torch.equal(losses.mixing_weights(lagrange, "fixed", 0.7, 0.3)[1:], torch.tensor([[0.7, 0.3]] * 2))
-    assert torch.equal(losses.mixing_weights(lagrange, "fixed", 0.7, 0.3)[0], torch.tensor([1.0, 0.0]))
+    assert torch.equal(losses.mixing_weights(lagrange, Mixing.NONE, 0.7, 0.3), torch.tensor([[1.0, 0.0]] * 3))
+    assert torch.equal(losses.mixing_weights(lagrange, Mixing.FIXED, 0.7, 0.3)[1:], torch.tensor([[0.7, 0.3]] * 2))
+    assert torch.equal(losses.mixing_weights(lagrange, Mixing.FIXED, 0.7, 0.3)[0], torch.tensor([1.0, 0.0]))
     r = losses.mixed_reward(torch.tensor([1.0, 1.0, 1.0]), torch.tensor([4.0, 4.0, 4.0]), torch.tensor([0, 1, 2]), weights)
     assert torch.allclose(r, torch.tensor([1.0, 2.5, 1.75]))
-    with pytest.raises(ValueError, match="mixing"):
-        losses.mixing_weights(lagrange, "sum")
+    with pytest.raises(ValueError, match="Mixing"):
+        losses.mixing_weights(lagrange, "sum", 0.7, 0.3)
 
 
 def test_domino_state_tracks_averages_and_steps_multipliers():
-    state = DominoState(DominoSettings(num_policies=3, feature_dim=2, sf_decay=0.5, value_decay=0.5, multiplier_lr=0.1))
+    state = domino_state(num_policies=3, feature_dim=2, sf_decay=0.5, value_decay=0.5, multiplier_lr=0.1)
     phi = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
     reward = torch.tensor([1.0, 1.0, 0.2, 0.4])
     policy = torch.tensor([0, 1, 2, 2])
@@ -138,7 +144,7 @@ def test_domino_state_tracks_averages_and_steps_multipliers():
 
 
 def test_baseline_modes_keep_multipliers_fixed():
-    state = DominoState(DominoSettings(num_policies=2, feature_dim=1, mixing="none"))
+    state = domino_state(num_policies=2, feature_dim=1, mixing="none")
     state.observe(torch.tensor([[1.0], [0.0]]), torch.tensor([1.0, 0.0]), torch.tensor([0, 1]))
     state.update_multipliers()
     assert torch.equal(state.lagrange, torch.zeros(2))
@@ -146,7 +152,7 @@ def test_baseline_modes_keep_multipliers_fixed():
 
 
 def test_sgd_multiplier_step_is_proportional_to_the_relative_margin():
-    state = DominoState(DominoSettings(num_policies=3, feature_dim=1, multiplier_lr=2.0, multiplier_optimizer="sgd"))
+    state = domino_state(num_policies=3, feature_dim=1, multiplier_lr=2.0, multiplier_optimizer="sgd")
     state.observe(torch.zeros(3, 1), torch.tensor([0.5, 0.5, 0.25]), torch.tensor([0, 1, 2]))
     state.update_multipliers()
     # relative margins v̄_i/v̄_0 − α: 1 − 0.9 = 0.1 and 0.5 − 0.9 = −0.4; σ'(0) = ¼; λ ← λ − lr·¼·margin
@@ -191,9 +197,8 @@ def test_pi_with_equal_gains_is_the_optimistic_gradient_step_on_the_multipliers(
 
 
 def test_domino_state_pi_update_keeps_its_integral_as_a_buffer():
-    settings = DominoSettings(num_policies=3, feature_dim=1, multiplier_optimizer="pi", multiplier_lr=0.5,
-                              multiplier_proportional=2.0, initial_lagrange=0.25)
-    state = DominoState(settings)
+    state = domino_state(num_policies=3, feature_dim=1, multiplier_optimizer="pi", multiplier_lr=0.5,
+                         multiplier_proportional=2.0, initial_lagrange=0.25)
     state.observe(torch.zeros(3, 1), torch.tensor([0.5, 0.5, 0.25]), torch.tensor([0, 1, 2]))
     state.update_multipliers()
     # e = (0, 0.9 − 1, 0.9 − 0.5) = (0, −0.1, 0.4); I = 0.25 + 0.5 e; λ = I + 2 e
@@ -204,15 +209,15 @@ def test_domino_state_pi_update_keeps_its_integral_as_a_buffer():
     assert torch.equal(state.weights()[0], torch.tensor([1.0, 0.0]))
 
 
-def closed_loop(settings: DominoSettings, iterations: int = 240, dead_time: int = 15, lag: float = 20.0) -> tuple[list[float], list[float]]:
+def closed_loop(fields: dict, iterations: int = 240, dead_time: int = 15, lag: float = 20.0) -> tuple[list[float], list[float]]:
     """DominoState's multiplier updates against a model of how the policies respond to their weight.
 
     The model (an assumption, not RLlib): policy 1's true ratio v_1/v_0 relaxes towards f(w) = 0.4 + 0.6·min(1, 2w)
     (w = σ(λ_1) as it was `dead_time` iterations ago: PPO needs that long to relearn) with time constant `lag`
     iterations, and reaches v̄ through the state's own moving average. Policy 0 has v = 1. Below w = ½ the
     policy trades reward for diversity; at w → 0 it gives up the goals (ratio 0.4), as in the grid runs.
-    Returns the per-iteration σ(λ_1) and v̄_1/v̄_0."""
-    state = DominoState(settings)
+    `fields`: domino_state's arguments. Returns the per-iteration σ(λ_1) and v̄_1/v̄_0."""
+    state = domino_state(**fields)
     history = [0.5] * dead_time
     ratio, weights, ratios = 1.0, [], []
     for _ in range(iterations):
@@ -237,13 +242,13 @@ def test_pi_multipliers_settle_where_the_integrator_swings(dead_time, lag):
     integrator, 'sgd' with lr 2.0 as the grid preset had) swings for a delay of 15 iterations, the 'pi' update
     settles for delays of 5–25 with v̄_1/v̄_0 within 0.03 of α at the end."""
     common = dict(num_policies=2, feature_dim=1, optimality_ratio=0.9, value_decay=0.9)
-    weights, ratios = closed_loop(DominoSettings(**common, multiplier_optimizer="pi", multiplier_lr=0.1, multiplier_proportional=2.0),
+    weights, ratios = closed_loop(dict(**common, multiplier_optimizer="pi", multiplier_lr=0.1, multiplier_proportional=2.0),
                                   dead_time=dead_time, lag=lag)
     assert last_quarter_std(weights) < 0.02
     assert 0.05 < weights[-1] < 0.95
     assert abs(ratios[-1] - 0.9) < 0.03
     if dead_time == 15:
-        swinging, _ = closed_loop(DominoSettings(**common, multiplier_optimizer="sgd", multiplier_lr=2.0), dead_time=dead_time, lag=lag)
+        swinging, _ = closed_loop(dict(**common, multiplier_optimizer="sgd", multiplier_lr=2.0), dead_time=dead_time, lag=lag)
         assert last_quarter_std(swinging) > 0.05
 
 
@@ -275,11 +280,12 @@ def test_target_margin_moves_the_multipliers_target_not_the_reported_constraint(
     """δ: the PI update acts on min(α + δ, 1) − v̄_i/v̄_0; the logged margins and 'met' stay those of v̄_i ≥ α v̄_0."""
     common = dict(num_policies=2, feature_dim=1, optimality_ratio=0.5, multiplier_optimizer="pi", multiplier_lr=1.0,
                   multiplier_proportional=0.0, value_decay=0.0)
-    plain, tightened = DominoState(DominoSettings(**common)), DominoState(DominoSettings(**common, target_margin=0.1))
+    plain, tightened = domino_state(**common), domino_state(**common, target_margin=0.1)
     for state in (plain, tightened):
         state.observe(torch.zeros(2, 1), torch.tensor([1.0, 0.55]), torch.tensor([0, 1]))
         state.update_multipliers()
     assert plain.lagrange[1] == pytest.approx(-0.05) and tightened.lagrange[1] == pytest.approx(0.05)  # e = 0.5 − 0.55, 0.6 − 0.55
     assert plain.figures() == tightened.figures() | {"lagrange/1": plain.figures()["lagrange/1"]}
     assert tightened.figures()["constraints_met"] == 1.0
-    assert DominoSettings(**{**common, "optimality_ratio": 0.99}, target_margin=0.05).target_ratio == 1.0
+    fields = {key: value for key, value in common.items() if key != "feature_dim"}
+    assert DominoHyperparameters(**{**fields, "optimality_ratio": 0.99}, target_margin=0.05).target_ratio == 1.0

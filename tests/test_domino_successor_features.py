@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from armillary.algorithms.domino import losses
-from armillary.algorithms.domino.networks import DominoSettings, DominoState, SuccessorFeatureNetwork
+from armillary.algorithms.domino.config import DominoHyperparameters
+from armillary.algorithms.domino.networks import DominoState, SuccessorFeatureNetwork
 
 # A 4-state chain with self-loops (aperiodic, ergodic): s → s+1 mostly, state 3 back to 0 half the time.
 P = torch.tensor([
@@ -127,12 +128,12 @@ def test_network_head_learns_the_chain_successor_features():
     assert (learned - closed_form(GAMMA)).abs().max() < 0.03
 
 
-def settings(**overrides) -> DominoSettings:
-    return DominoSettings(**{"num_policies": 3, "feature_dim": 2, "successor_features": "network", "sf_hidden_sizes": (8,), **overrides})
+def settings(**overrides) -> DominoHyperparameters:
+    return DominoHyperparameters(**{"num_policies": 3, "successor_features": "network", "sf_hidden_sizes": [8], **overrides})
 
 
 def test_state_takes_psi_from_the_head_per_policy_and_keeps_absent_policies():
-    state = DominoState(settings(), observation_dim=5)
+    state = DominoState(settings(), feature_dim=2, observation_dim=5)
     assert state.sf_network is not None and sum(p.numel() for p in state.parameters()) > 0
     state.psi.copy_(torch.tensor([[9.0, 9.0], [9.0, 9.0], [7.0, 7.0]]))
     phi = torch.zeros(4, 2)  # ignored by the network estimate
@@ -145,11 +146,11 @@ def test_state_takes_psi_from_the_head_per_policy_and_keeps_absent_policies():
 
 
 def test_moving_average_mode_has_no_head_and_network_mode_needs_the_width():
-    assert DominoState(settings(successor_features="moving_average")).sf_network is None
+    assert DominoState(settings(successor_features="moving_average"), feature_dim=2).sf_network is None
     with pytest.raises(ValueError, match="observation width"):
-        DominoState(settings())
+        DominoState(settings(), feature_dim=2)
     with pytest.raises(ValueError):
-        DominoState(settings(successor_features="table"), observation_dim=5)
+        DominoState(settings(successor_features="table"), feature_dim=2, observation_dim=5)
 
 
 def test_config_fields_are_validated():

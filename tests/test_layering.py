@@ -31,9 +31,7 @@ ALGORITHM_IMPORTS = {
     "vic": {"registry", "skills"},
     "disdain": {"registry", "skills"},
     "rvic": {"registry", "skills"},
-    # domino uses skills/' two-value-stream PPO pieces today; when those move to ppo/ (issue #17, "PPO owns PPO"),
-    # drop "skills" here so domino depends on ppo/ only.
-    "domino": {"registry", "ppo", "skills"},
+    "domino": {"registry", "ppo"},
     "clip_reward": {"registry", "ppo"},
     "score": {"registry"},
     "self_consistency": set(),

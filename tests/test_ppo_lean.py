@@ -270,11 +270,11 @@ def test_the_train_loop_hands_rollouts_to_the_array_path(algo):
 
 
 def test_lean_loss_equals_rllibs_ppo_loss_on_the_same_batch(algo):
-    """ppo_loss on the real rows == PPOTorchLearner.compute_loss_for_module on RLlib's padded, masked batch,
+    """minibatch_loss (losses.ppo_loss) on the real rows == PPOTorchLearner.compute_loss_for_module on RLlib's padded, masked batch,
     with the policy moved away from the sampling one so that the ratio clip and the value clip both act."""
     from ray.rllib.core.columns import Columns
 
-    from armillary.algorithms.ppo.learner import ppo_loss
+    from armillary.algorithms.ppo.learner import minibatch_loss
 
     learner, _, module_batch = _learner_and_batch(algo)
     module = learner.module[MODULE].unwrapped()
@@ -293,9 +293,9 @@ def test_lean_loss_equals_rllibs_ppo_loss_on_the_same_batch(algo):
         mask = batch[Columns.LOSS_MASK].bool()
         assert not mask.all(), "RLlib pads each episode chunk with a masked step; the test should see some"
         real = {key: value[mask] for key, value in batch.items() if len(value) == len(mask)}
-        lean_loss, lean_stats = ppo_loss(module, real, clip_param=config.clip_param, vf_clip_param=config.vf_clip_param,
-                                         vf_loss_coeff=config.vf_loss_coeff, entropy_coeff=config.entropy_coeff,
-                                         with_stats=True)
+        lean_loss, lean_stats = minibatch_loss(module, real, clip_param=config.clip_param,
+                                               vf_clip_param=config.vf_clip_param, vf_loss_coeff=config.vf_loss_coeff,
+                                               entropy_coeff=config.entropy_coeff, with_stats=True)
         ratio = torch.exp(module.get_train_action_dist_cls().from_logits(module.forward_train(real)[
             Columns.ACTION_DIST_INPUTS]).logp(real[Columns.ACTIONS]) - real[Columns.ACTION_LOGP])
         assert ((ratio - 1).abs() > config.clip_param).any(), "the ratio clip should act in this test"

@@ -9,13 +9,16 @@ import sys
 import pytest
 import torch
 
+from armillary.algorithms.disdain.config import DisdainHyperparameters
 from armillary.algorithms.disdain.losses import DisdainMethod
+from armillary.algorithms.rvic.config import RvicHyperparameters
 from armillary.algorithms.rvic.losses import RvicMethod
 from armillary.algorithms.skills import estimators
 from armillary.algorithms.skills.env import SkillEnv
 from armillary.algorithms.skills.evaluation import rollout_skills, skill_metrics
 from armillary.algorithms.skills.method import RewardSettings, SkillRewards, combine
 from armillary.algorithms.skills.networks import DiscriminatorEnsemble, ensemble_cross_entropy
+from armillary.algorithms.vic.config import VicHyperparameters
 from armillary.algorithms.vic.losses import VicMethod
 from armillary.envs.skill_layout import SkillObservationLayout
 
@@ -109,26 +112,29 @@ def test_combine_clips_the_skill_reward_and_weights_the_bonus():
     assert torch.allclose(raw, torch.tensor([-1.0, 2.0]))
 
 
-SETTINGS = {"discriminator_hidden_sizes": [16], "ensemble_size": 2}
+DISDAIN = DisdainHyperparameters(discriminator_hidden_sizes=[16], ensemble_size=2)
+VIC = VicHyperparameters(discriminator_hidden_sizes=[16])
+RVIC = RvicHyperparameters(discriminator_hidden_sizes=[16])
 
 
 def test_methods_wire_the_right_discriminators():
     layout = SkillObservationLayout(state_dim=3, num_skills=4, include_start=True, include_time=False)
     state, start, skills = torch.randn(6, 3), torch.randn(6, 3), torch.tensor([0, 1, 2, 3, 0, 1])
-    disdain = DisdainMethod(SkillObservationLayout(3, 4, False, False), SETTINGS)
-    single = DisdainMethod(SkillObservationLayout(3, 4, False, False), {**SETTINGS, "ensemble_size": 1})
+    disdain = DisdainMethod(SkillObservationLayout(3, 4, False, False), DISDAIN)
+    single = DisdainMethod(SkillObservationLayout(3, 4, False, False), DISDAIN.model_copy(update={"ensemble_size": 1,
+                                                                                              "bonus_weight": 0.0}))
     assert torch.all(single.rewards(single.discriminate(single.build_discriminator(), state), skills).bonus == 0)
     terms = disdain.rewards(disdain.discriminate(disdain.build_discriminator(), state), skills)
     assert torch.all(terms.bonus > 0)  # two fresh, independently initialised members disagree
-    vic = VicMethod(layout, SETTINGS)
+    vic = VicMethod(layout, VIC)
     assert vic.build_discriminator().net[0].in_features == 6  # q(z | s_T, s_0)
-    rvic = RvicMethod(layout, SETTINGS)
+    rvic = RvicMethod(layout, RVIC)
     net = rvic.build_discriminator()
     outputs = rvic.discriminate(net, state, start)
     expected = outputs["relative_log_probs"][torch.arange(6), skills] - outputs["absolute_log_probs"][torch.arange(6), skills]
     assert torch.allclose(rvic.rewards(outputs, skills).skill, expected)
     with pytest.raises(ValueError, match="start state"):
-        RvicMethod(SkillObservationLayout(3, 4, False, False), SETTINGS).build_discriminator()
+        RvicMethod(SkillObservationLayout(3, 4, False, False), RVIC).build_discriminator()
 
 
 def test_skill_env_layout_and_fixed_length():
@@ -157,7 +163,7 @@ def test_rollout_and_metrics_of_scripted_skills():
     assert sorted(rollouts.skills.tolist()) == sorted([0, 1, 2, 3, 4] * 3)
     displacement = rollouts.final_pos - rollouts.start_pos
     assert displacement[rollouts.skills == 2].tolist() == [[3, 0]] * 3
-    method = DisdainMethod(layout, SETTINGS)
+    method = DisdainMethod(layout, DISDAIN)
 
     def perfect(final_obs):  # a discriminator that is certain and right
         skills = layout.split(final_obs)[2]

@@ -6,10 +6,9 @@ bonus_weight=0 keeps the ensemble averaging without the bonus.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
+from armillary.algorithms.disdain.losses import ValueHeads
 from armillary.algorithms.skills.config import SkillHyperparameters
 
 
@@ -17,8 +16,8 @@ class DisdainHyperparameters(SkillHyperparameters):
     ensemble_size: int = Field(2, ge=1, le=64, description="E: discriminator ensemble members (paper: 2 in the grid, 40 heads on Atari).")
     bonus_weight: float = Field(20.0, ge=0, description="λ: weight of the disagreement bonus r_D (paper: 20).")
 
-    value_heads: Literal["separate", "shared"] = Field(
-        "separate",
+    value_heads: ValueHeads = Field(
+        ValueHeads.SEPARATE,
         description="'separate': value heads V_skill and V_bonus, advantages mixed as A_skill + λ A_bonus (the paper's "
         "Q_skill + λ Q_bonus); 'shared': one value head on r_skill + λ r_D.",
     )

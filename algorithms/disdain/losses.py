@@ -10,6 +10,8 @@ Pure torch, no Ray. Equations (paper §3; PAPERS.md §1):
 
 from __future__ import annotations
 
+import enum
+
 import torch
 from torch import nn
 
@@ -18,15 +20,30 @@ from armillary.algorithms.skills.method import SkillMethod, SkillRewards
 from armillary.algorithms.skills.networks import DiscriminatorEnsemble, ensemble_cross_entropy
 
 
+class ValueHeads(str, enum.Enum):
+    """How the policy estimates the value of r_skill and the bonus (config field `value_heads`)."""
+
+    SEPARATE = "separate"  # V_skill and V_bonus, advantages mixed as A_skill + λ A_bonus (the paper's Q_skill + λ Q_bonus)
+    SHARED = "shared"  # one value head on r_skill + λ r_D
+
+
 class DisdainMethod(SkillMethod):
     namespace = "disdain"
+
+    @property
+    def bonus_weight(self) -> float:
+        return self.hp.bonus_weight
+
+    @property
+    def value_streams(self) -> tuple[str, ...]:
+        return ("skill", "bonus") if self.hp.value_heads is ValueHeads.SEPARATE else ()
 
     def build_discriminator(self) -> nn.Module:
         return DiscriminatorEnsemble(
             input_dim=self.layout.state_dim,
             num_skills=self.num_skills,
-            ensemble_size=int(self.settings["ensemble_size"]),
-            hidden_sizes=tuple(self.settings["discriminator_hidden_sizes"]),
+            ensemble_size=self.hp.ensemble_size,
+            hidden_sizes=tuple(self.hp.discriminator_hidden_sizes),
         )
 
     def discriminate(self, discriminator, final_state, start_state=None):

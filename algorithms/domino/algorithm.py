@@ -7,6 +7,7 @@ from __future__ import annotations
 from ray.rllib.algorithms.ppo import PPO
 from ray.rllib.utils.metrics import LEARNER_RESULTS
 
+from armillary.algorithms.domino.learner import DominoPPOLearner, domino_hyperparameters
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID
 from armillary.algorithms.ppo.algorithm import ArmillaryPPOConfig
 
@@ -21,8 +22,6 @@ class DominoPPOConfig(ArmillaryPPOConfig):  # the `ppo` algorithm's lean env run
         super().__init__(algo_class=algo_class or DominoPPO)
 
     def get_default_learner_class(self):
-        from armillary.algorithms.domino.learner import DominoPPOLearner
-
         return DominoPPOLearner
 
 
@@ -44,7 +43,7 @@ class DominoPPO(PPO):
         result's `domino` namespace (a copy of the reduced values, not a second set of logged metrics)."""
         results = super().step()
         learner_figures = results.get(LEARNER_RESULTS, {}).get(DOMINO_MODULE_ID, {})
-        num_policies = self.config.learner_config_dict["domino"]["settings"]["num_policies"]
+        num_policies = domino_hyperparameters(self.config).num_policies
         namespace = results.setdefault(NAMESPACE, {})
         for name in figure_names(num_policies):
             if name in learner_figures:

@@ -8,10 +8,9 @@ moving-average decays and the multiplier learning rate. Baselines are configurat
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field, model_validator
 
+from armillary.algorithms.domino.losses import DiversityKind, Mixing, MultiplierOptimizer, SuccessorFeatureEstimator
 from armillary.algorithms.ppo.config import PPOHyperparameters
 
 
@@ -25,16 +24,16 @@ class DominoHyperparameters(PPOHyperparameters):
         "holding a float vector (e.g. 'features' for multi-goal-room's (x, y), 'state' for DMC's state).",
     )
     # --- diversity reward r_d = c(d) φ(s)·(ψ_i − ψ_j*) / dim φ --------------------------------------------
-    diversity: Literal["vdw", "repulsion"] = Field(
-        "vdw", description="c(d): 'vdw' Van der Waals ½(1 − d³), d = ‖ψ_i − ψ_j*‖/ℓ0; 'repulsion' c = 1."
+    diversity: DiversityKind = Field(
+        DiversityKind.VAN_DER_WAALS, description="c(d): 'vdw' Van der Waals ½(1 − d³), d = ‖ψ_i − ψ_j*‖/ℓ0; 'repulsion' c = 1."
     )
     target_distance: float = Field(1.0, gt=0, description="ℓ0: Van der Waals target distance in ψ space (unused by 'repulsion').")
     diversity_scale: float = Field(
         1.0, gt=0, description="A constant factor on r_d (not in the paper, which is 1): brings r_d to the scale of r_e "
         "when φ is small, so PPO's shared advantage normalisation does not drown it.",
     )
-    successor_features: Literal["moving_average", "network"] = Field(
-        "moving_average", description="How ψ_i is estimated: 'moving_average' of φ over policy i's on-policy rows "
+    successor_features: SuccessorFeatureEstimator = Field(
+        SuccessorFeatureEstimator.MOVING_AVERAGE, description="How ψ_i is estimated: 'moving_average' of φ over policy i's on-policy rows "
         "(decay sf_decay), or 'network': a successor-feature head ψ̃_θ(s, i) trained by TD on φ "
         "(ψ̃(s) ← (1 − γ_ψ) φ(s') + γ_ψ ψ̃(s')), ψ_i = its mean over policy i's rows of each batch (the paper's SF option).",
     )
@@ -61,8 +60,8 @@ class DominoHyperparameters(PPOHyperparameters):
         0.01, gt=0, description="Learning rate of the multipliers λ_i (one step per training iteration); for 'pi' the "
         "integral gain K_I (λ units per unit of normalised violation per iteration).",
     )
-    multiplier_optimizer: Literal["adam", "sgd", "pi"] = Field(
-        "adam", description="'adam' on Σ σ(λ_i)(v̄_i − α v̄_0) (the paper); 'sgd' on the same loss divided by |v̄_0|; "
+    multiplier_optimizer: MultiplierOptimizer = Field(
+        MultiplierOptimizer.ADAM, description="'adam' on Σ σ(λ_i)(v̄_i − α v̄_0) (the paper); 'sgd' on the same loss divided by |v̄_0|; "
         "'pi' a proportional-integral update on the normalised violation e_i = α − v̄_i/v̄_0: I_i += K_I e_i, "
         "λ_i = I_i + K_P e_i, both clipped to ±Λ (K_I = multiplier_lr, K_P = multiplier_proportional, "
         "Λ = multiplier_bound; damps the swing of σ(λ), see README).",
@@ -77,8 +76,8 @@ class DominoHyperparameters(PPOHyperparameters):
     )
     initial_lagrange: float = Field(0.0, ge=-20, le=20, description="λ_i at the start (0: σ(λ) = ½).")
     # --- reward mixing and the baselines --------------------------------------------------------------------
-    mixing: Literal["lagrange", "none", "fixed"] = Field(
-        "lagrange", description="'lagrange': σ(λ_i) r_e + (1 − σ(λ_i)) r_d (DOMiNO); 'none': r_e for every policy; "
+    mixing: Mixing = Field(
+        Mixing.LAGRANGE, description="'lagrange': σ(λ_i) r_e + (1 − σ(λ_i)) r_d (DOMiNO); 'none': r_e for every policy; "
         "'fixed': c_e r_e + c_d r_d (multi-objective baseline). Policy 0 always maximises r_e."
     )
     extrinsic_weight: float = Field(0.5, ge=0, description="c_e: weight of r_e for i ≥ 1 when mixing='fixed'.")
@@ -86,6 +85,11 @@ class DominoHyperparameters(PPOHyperparameters):
     # --- the end-of-training figures (final_artifacts) --------------------------------------------------
     summary_episodes: int = Field(4, ge=1, description="Greedy episodes per policy for the final figures (JSON, occupancy).")
     clip_steps: int = Field(200, ge=0, description="Agent steps in each policy's clip (rendered envs such as the walker; 0: none).")
+
+    @property
+    def target_ratio(self) -> float:
+        """The ratio v̄_i/v̄_0 the multipliers aim at: α tightened by δ, capped at 1 (no policy beats policy 0 for long)."""
+        return min(self.optimality_ratio + self.target_margin, 1.0)
 
     @model_validator(mode="after")
     def _positive_hidden_sizes(self):
@@ -95,6 +99,6 @@ class DominoHyperparameters(PPOHyperparameters):
 
     @model_validator(mode="after")
     def _fixed_mix_needs_a_weight(self):
-        if self.mixing == "fixed" and self.extrinsic_weight + self.diversity_weight <= 0:
+        if self.mixing is Mixing.FIXED and self.extrinsic_weight + self.diversity_weight <= 0:
             raise ValueError("mixing='fixed' needs extrinsic_weight + diversity_weight > 0 (c_e, c_d both zero)")
         return self

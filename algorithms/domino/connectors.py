@@ -8,11 +8,11 @@ the next row always holds it, and the bootstrap rows carry LOSS_MASK False). It 
    successor_features="network" ψ_i is instead the mean of the successor-feature head ψ̃_θ(s_t, i) over policy
    i's real rows, and the rows (s_t, s_{t+1}, φ(s_{t+1}), terminal) go to the state module's batch for its TD
    loss (the learner trains the head in the same minibatch loop as the policy);
-2. computes r_d = c(d_i) φ(s_{t+1})·(ψ_i − ψ_j*) / dim φ with the updated ψ, into BONUS_REWARDS (the second
-   value head's stream), leaving r_e in REWARDS (the first head's);
-3. writes each row's stream weights (σ(λ_i), 1 − σ(λ_i)) — (1, 0) for policy 0 — into STREAM_WEIGHTS, which
-   TwoStreamAdvantages uses to mix the two GAE advantages: A = σ(λ_i) A_e + (1 − σ(λ_i)) A_d, the advantage of
-   the mixed reward σ(λ_i) r_e + (1 − σ(λ_i)) r_d.
+2. computes r_d = c(d_i) φ(s_{t+1})·(ψ_i − ψ_j*) / dim φ with the updated ψ, and writes the two value streams'
+   rewards (r_e, r_d) into STREAM_REWARDS (r_e stays in REWARDS too);
+3. writes each row's stream weights (σ(λ_i), 1 − σ(λ_i)) — (1, 0) for policy 0 — into STREAM_WEIGHTS, with which
+   the ppo algorithm's MultiStreamAdvantages mixes the two GAE advantages: A = σ(λ_i) A_e + (1 − σ(λ_i)) A_d, the
+   advantage of the mixed reward σ(λ_i) r_e + (1 − σ(λ_i)) r_d.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ray.rllib.core.columns import Columns
 
 from armillary.algorithms.domino import losses
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID, SF_MASK, SF_NEXT_OBS, SF_NEXT_PHI, SF_OBS, SF_TERMINATED
-from armillary.algorithms.skills.connectors import BONUS_REWARDS, STREAM_WEIGHTS
+from armillary.algorithms.ppo.connectors import STREAM_REWARDS, STREAM_WEIGHTS
 
 
 def domino_rewards(domino, obs: torch.Tensor, next_obs: torch.Tensor, extrinsic: torch.Tensor, real: torch.Tensor,
@@ -54,7 +54,7 @@ def domino_rewards(domino, obs: torch.Tensor, next_obs: torch.Tensor, extrinsic:
         if successor_features is not None:
             # How far the head's ψ_i is from this batch's plain mean of φ(s') per policy (the moving
             # average's input): mean over the policies present. Near 0 once the head has caught up.
-            phi_means, counts = losses.per_policy_means(phi_next[real].to(state.psi.dtype), index[real], state.settings.num_policies)
+            phi_means, counts = losses.per_policy_means(phi_next[real].to(state.psi.dtype), index[real], state.hp.num_policies)
             present = counts > 0
             figures["sf_network_gap"] = (state.psi[present] - phi_means[present]).norm(dim=-1).mean()
         for name, value in figures.items():
@@ -76,6 +76,7 @@ class DominoRewardConnector(ConnectorV2):
                 SF_OBS: obs, SF_NEXT_OBS: obs.roll(-1, dims=0), SF_NEXT_PHI: phi_next,
                 SF_TERMINATED: policy[Columns.TERMINATEDS].float(), SF_MASK: real.float(),
             }
-        policy[BONUS_REWARDS], policy[STREAM_WEIGHTS] = domino_rewards(
-            domino, obs, obs.roll(-1, dims=0), policy[Columns.REWARDS], real, metrics)
+        extrinsic = policy[Columns.REWARDS]
+        diversity, policy[STREAM_WEIGHTS] = domino_rewards(domino, obs, obs.roll(-1, dims=0), extrinsic, real, metrics)
+        policy[STREAM_REWARDS] = torch.stack((extrinsic, diversity), dim=-1)
         return batch

@@ -1,8 +1,8 @@
 """DOMiNO registered with the platform: `armillary run domino/grid`.
 
 apply(): PPO's semantics (the PPO entry), then the latent-conditioned env wrapper, a MultiRLModule with the
-policy (two value heads: r_e and r_d) and the learner-only state module (ψ, v̄, λ), the learner that edits
-PPO's connector pipeline, and the settings the learner reads back (learner_config_dict["domino"]).
+policy (two value streams: r_e and r_d) and the learner-only state module (ψ, v̄, λ), the learner that edits
+PPO's connector pipeline, and the typed hyperparameters the learner reads (learner_config_dict["domino"]).
 """
 
 from __future__ import annotations
@@ -18,18 +18,6 @@ def _config_class():
     return DominoPPOConfig
 
 
-def settings_from(hp: DominoHyperparameters, feature_dim: int) -> dict:
-    """The DominoSettings fields (networks.py) from the hyperparameters."""
-    return {
-        "num_policies": hp.num_policies, "feature_dim": feature_dim, "optimality_ratio": hp.optimality_ratio, "target_margin": hp.target_margin,
-        "target_distance": hp.target_distance, "diversity": hp.diversity, "diversity_scale": hp.diversity_scale, "sf_decay": hp.sf_decay,
-        "value_decay": hp.value_decay, "multiplier_lr": hp.multiplier_lr, "multiplier_optimizer": hp.multiplier_optimizer,
-        "multiplier_proportional": hp.multiplier_proportional, "multiplier_bound": hp.multiplier_bound, "initial_lagrange": hp.initial_lagrange,
-        "mixing": hp.mixing, "extrinsic_weight": hp.extrinsic_weight, "diversity_weight": hp.diversity_weight,
-        "successor_features": hp.successor_features, "sf_discount": hp.sf_discount, "sf_hidden_sizes": list(hp.sf_hidden_sizes),
-    }
-
-
 def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
     from ray.rllib.core import DEFAULT_MODULE_ID
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
@@ -38,7 +26,7 @@ def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
     from armillary.algorithms.domino.env import DominoEnv
     from armillary.algorithms.domino.module import DOMINO_MODULE_ID, DominoStateModule
     from armillary.algorithms.ppo.configure import apply as apply_ppo
-    from armillary.algorithms.skills.module import TwoValuePPOModule
+    from armillary.algorithms.ppo.module import VALUE_STREAMS, MultiValuePPOModule
 
     if num_learners > 1:
         # Each learner would keep its own ψ, v̄, λ from its shard of the batch (see README, deviations).
@@ -49,21 +37,19 @@ def apply(config, hp: DominoHyperparameters, env_entry, num_learners: int):
     probe = DominoEnv(env_config)  # validates options and the feature source now, on the driver
     layout = probe.layout
     probe.close()
-    settings = settings_from(hp, layout.feature_dim)
     config.environment(env=DominoEnv, env_config=env_config)
-    config.learners(learner_config_dict={"domino": {"settings": settings, "layout": layout.to_dict(), "env_config": env_config,
-                                                    "sf_lr": hp.sf_lr, "summary_episodes": hp.summary_episodes,
-                                                    "clip_steps": hp.clip_steps}})
+    config.learners(learner_config_dict={"domino": hp})
+    policy_model = {**config.model_config, VALUE_STREAMS: ["extrinsic", "diversity"]}  # r_e, r_d
     config.rl_module(
         rl_module_spec=MultiRLModuleSpec(
             rl_module_specs={
-                DEFAULT_MODULE_ID: RLModuleSpec(module_class=TwoValuePPOModule, model_config=dict(config.model_config)),
+                DEFAULT_MODULE_ID: RLModuleSpec(module_class=MultiValuePPOModule, model_config=policy_model),
                 DOMINO_MODULE_ID: RLModuleSpec(
                     module_class=DominoStateModule,
                     learner_only=True,
                     observation_space=probe.observation_space,
                     action_space=probe.action_space,
-                    model_config={"settings": settings, "layout": layout.to_dict()},
+                    model_config={"hyperparameters": hp, "layout": layout.to_dict()},
                 ),
             }
         )
@@ -87,14 +73,15 @@ def final_artifacts(algo, folder) -> None:
 
     from armillary.algorithms.domino.env import DominoEnv
     from armillary.algorithms.domino.evaluation import greedy_actor, occupancy_side_by_side, records_clips, rollout_policies
+    from armillary.algorithms.domino.learner import domino_hyperparameters
     from armillary.envs.render import write_clip
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = algo.config.learner_config_dict["domino"]
-    env_config = settings["env_config"]
-    clip_steps = settings["clip_steps"] if records_clips(env_config) else 0
-    rollouts = rollout_policies(env_config, greedy_actor(algo.get_module()), settings["summary_episodes"],
+    hp = domino_hyperparameters(algo.config)
+    env_config = algo.config.env_config  # the DominoEnv's, as apply() set it
+    clip_steps = hp.clip_steps if records_clips(env_config) else 0
+    rollouts = rollout_policies(env_config, greedy_actor(algo.get_module()), hp.summary_episodes,
                                 clip_steps=clip_steps, clip_every=CLIP_EVERY)
     (folder / "domino_policies.json").write_text(json.dumps([r.summary() for r in rollouts], indent=2))
     picture = occupancy_side_by_side(env_config, rollouts)

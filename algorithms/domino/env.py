@@ -50,7 +50,7 @@ class DominoEnv(gym.Env):
 
         self.env_name = env_config["env"]
         self.num_policies = int(env_config["num_policies"])
-        self.features = str(env_config.get("features", "observation"))
+        self.features = str(env_config["features"])  # DominoHyperparameters.features, passed by apply()
         self.inner = environments.make(self.env_name, dict(env_config.get("options") or {}))
         space = self.inner.observation_space
         if not isinstance(space, gym.spaces.Box) or space.dtype == np.uint8:

@@ -2,15 +2,16 @@
 iteration's gradient updates the multipliers λ take one step on the Lagrangian.
 
 Connector pipeline (PPO's, edited in build): ... NumpyToTensor → DominoRewardConnector → ... →
-TwoStreamAdvantages (instead of RLlib's GAE). The state module has no parameters and so no optimizer, except
+MultiStreamAdvantages (../ppo/connectors.py, instead of RLlib's GAE). The state module has no parameters and so no optimizer, except
 with successor_features="network": then its successor-feature head has an Adam optimizer (lr sf_lr) and a TD loss
 (losses.successor_feature_td_loss) on the rows the connector wrote, minimised in the same minibatch loop as PPO's.
 
 With ψ from the moving average (the default) the learner takes the `ppo` algorithm's lean path
 (../ppo/learner.py): the lean env runner's rollout arrays go straight to the train batch — the same three steps
 as the connector (connectors.domino_rewards) on the flattened [T, envs] slots, both value heads in one forward, GAE
-per stream mixed with each row's weights (rollout.train_batch) — and PPO's minibatch loop runs with the two-head
-loss. The successor-feature head (a second trained module) takes RLlib's generic update.
+per stream mixed with each row's weights (rollout.train_batch) — and PPO's minibatch loop runs with the two-stream
+loss (../ppo/losses.py). The successor-feature head (a second trained module) takes RLlib's generic update, whose
+policy loss is the same function (ppo.learner.multi_stream_loss_for_module).
 """
 
 from __future__ import annotations
@@ -24,24 +25,29 @@ from ray.rllib.utils.metrics import CONNECTOR_PIPELINE_TIMER, LEARNER_CONNECTOR
 from armillary.algorithms.domino import losses
 from armillary.algorithms.domino.connectors import DominoRewardConnector, domino_rewards
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID, SF_MASK, SF_NEXT_PHI, SF_TERMINATED
+from armillary.algorithms.domino.config import DominoHyperparameters
+from armillary.algorithms.ppo.connectors import MultiStreamAdvantages
 from armillary.algorithms.ppo.learner import LeanPPOTorchLearner
 from armillary.algorithms.ppo.rollout import train_batch
-from armillary.algorithms.skills.connectors import TwoStreamAdvantages
-from armillary.algorithms.skills.learner import two_value_heads_ppo_loss
 
-HEADS = ("extrinsic", "diversity")  # the policy's value heads, in the order of its value outputs
+
+def domino_hyperparameters(config) -> DominoHyperparameters:
+    """The DominoHyperparameters the entry's apply() put on the RLlib config (learner_config_dict["domino"])."""
+    hp = config.learner_config_dict.get("domino")
+    if not isinstance(hp, DominoHyperparameters):
+        raise TypeError(f"learner_config_dict['domino'] must be the DominoHyperparameters (set by the domino entry's "
+                        f"apply), got {type(hp).__name__}")
+    return hp
 
 
 class DominoPPOLearner(LeanPPOTorchLearner):
-    value_heads = HEADS  # the lean loop's loss trains both value heads (ppo_loss)
-
     def build(self) -> None:
+        self.hp = domino_hyperparameters(self.config)
         super().build()
         if self.config.add_default_connectors_to_learner_pipeline:
             self._learner_connector.insert_after(NumpyToTensor, DominoRewardConnector())
             self._learner_connector.remove("GeneralAdvantageEstimation")
-            # bonus_weight is unused: the connector writes per-row stream weights.
-            self._learner_connector.append(TwoStreamAdvantages(gamma=self.config.gamma, lambda_=self.config.lambda_, bonus_weight=0.0))
+            self._learner_connector.append(MultiStreamAdvantages(gamma=self.config.gamma, lambda_=self.config.lambda_))
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         if module_id != DOMINO_MODULE_ID:
@@ -50,15 +56,15 @@ class DominoPPOLearner(LeanPPOTorchLearner):
         if network is None:
             return  # buffers only: moving averages and λ's own Adam step (networks.DominoState)
         params = self.get_parameters(network)
-        lr = float(self.config.learner_config_dict["domino"]["sf_lr"])
-        self.register_optimizer(module_id=module_id, optimizer=torch.optim.Adam(params), params=params, lr_or_lr_schedule=lr)
+        self.register_optimizer(module_id=module_id, optimizer=torch.optim.Adam(params), params=params,
+                                lr_or_lr_schedule=self.hp.sf_lr)
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         if module_id == DOMINO_MODULE_ID:
             return self._successor_feature_loss(batch, fwd_out)
         if module_id != DEFAULT_MODULE_ID:
             raise ValueError(f"DOMiNO trains only the policy module by gradient, got a batch for {module_id!r}")
-        return two_value_heads_ppo_loss(self, module_id, config, batch, fwd_out, head_names=HEADS)
+        return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
 
     # --- the lean path (moving-average ψ) ----------------------------------------------------------------------
     def _trained_module_id(self) -> str | None:
@@ -101,7 +107,7 @@ class DominoPPOLearner(LeanPPOTorchLearner):
         if state.sf_network is None or "psi" not in fwd_out:
             raise ValueError("DOMiNO got a batch for its state module without a successor-feature head to train")
         loss = losses.successor_feature_td_loss(
-            fwd_out["psi"], fwd_out["psi_next"], batch[SF_NEXT_PHI], batch[SF_TERMINATED], batch[SF_MASK], state.settings.sf_discount
+            fwd_out["psi"], fwd_out["psi_next"], batch[SF_NEXT_PHI], batch[SF_TERMINATED], batch[SF_MASK], self.hp.sf_discount
         )
         self.metrics.log_value((DOMINO_MODULE_ID, "sf_td_loss"), float(loss.detach()), window=1)
         return loss

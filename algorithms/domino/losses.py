@@ -21,6 +21,22 @@ class SuccessorFeatureEstimator(str, enum.Enum):
     NETWORK = "network"  # ψ_i = mean over policy i's rows of ψ_θ(s, i), a head trained by TD on φ
 
 
+class Mixing(str, enum.Enum):
+    """How policy i ≥ 1 mixes the extrinsic and diversity rewards (config field `mixing`); policy 0 is r_e only."""
+
+    LAGRANGE = "lagrange"  # DOMiNO: σ(λ_i) r_e + (1 − σ(λ_i)) r_d, λ_i keeps v_i ≥ α v_0
+    NONE = "none"  # baseline without diversity: r_e for every policy
+    FIXED = "fixed"  # multi-objective baseline: c_e r_e + c_d r_d
+
+
+class MultiplierOptimizer(str, enum.Enum):
+    """How the multipliers λ take their one step per iteration (config field `multiplier_optimizer`)."""
+
+    ADAM = "adam"  # Adam on Σ σ(λ_i)(v̄_i − α v̄_0) (the paper)
+    SGD = "sgd"  # gradient descent on the same loss divided by |v̄_0|
+    PI = "pi"  # a proportional-integral update on the normalised violation (pi_multiplier_step)
+
+
 class DiversityKind(str, enum.Enum):
     """How the diversity reward's coefficient c(d) depends on the distance d = ‖ψ_i − ψ_j*‖ / ℓ0."""
 
@@ -200,21 +216,30 @@ def adam_step(
     return param - lr * first_hat / (second_hat.sqrt() + eps), first, second, step
 
 
-def mixing_weights(lagrange: torch.Tensor, mode: str, extrinsic_weight: float = 1.0, diversity_weight: float = 0.0) -> torch.Tensor:
-    """[N, 2]: the weights (w_e, w_d) of the extrinsic and diversity streams for each policy.
+def lagrange_weights(lagrange: torch.Tensor, extrinsic_weight: float, diversity_weight: float) -> torch.Tensor:
+    """DOMiNO: (σ(λ_i), 1 − σ(λ_i)) for every policy (the fixed weights are unused)."""
+    sigma = torch.sigmoid(lagrange)
+    return torch.stack((sigma, 1.0 - sigma), dim=-1)
 
-    'lagrange': (σ(λ_i), 1 − σ(λ_i)); 'none' (baseline): (1, 0), every policy extrinsic only; 'fixed'
-    (multi-objective baseline): (c_e, c_d). Policy 0 is (1, 0) in every mode."""
-    n = lagrange.shape[0]
-    if mode == "lagrange":
-        sigma = torch.sigmoid(lagrange)
-        weights = torch.stack((sigma, 1.0 - sigma), dim=-1)
-    elif mode == "none":
-        weights = torch.tensor([[1.0, 0.0]], dtype=lagrange.dtype, device=lagrange.device).expand(n, 2).clone()
-    elif mode == "fixed":
-        weights = torch.tensor([[extrinsic_weight, diversity_weight]], dtype=lagrange.dtype, device=lagrange.device).expand(n, 2).clone()
-    else:
-        raise ValueError(f"unknown mixing mode {mode!r}: expected 'lagrange', 'none' or 'fixed'")
+
+def extrinsic_only_weights(lagrange: torch.Tensor, extrinsic_weight: float, diversity_weight: float) -> torch.Tensor:
+    """The no-diversity baseline: (1, 0) for every policy."""
+    return torch.tensor([[1.0, 0.0]], dtype=lagrange.dtype, device=lagrange.device).expand(lagrange.shape[0], 2).clone()
+
+
+def fixed_weights(lagrange: torch.Tensor, extrinsic_weight: float, diversity_weight: float) -> torch.Tensor:
+    """The multi-objective baseline: (c_e, c_d) for every policy."""
+    weights = torch.tensor([[extrinsic_weight, diversity_weight]], dtype=lagrange.dtype, device=lagrange.device)
+    return weights.expand(lagrange.shape[0], 2).clone()
+
+
+MIXING_WEIGHTS = {Mixing.LAGRANGE: lagrange_weights, Mixing.NONE: extrinsic_only_weights, Mixing.FIXED: fixed_weights}
+
+
+def mixing_weights(lagrange: torch.Tensor, mixing: Mixing, extrinsic_weight: float, diversity_weight: float) -> torch.Tensor:
+    """[N, 2]: the weights (w_e, w_d) of the extrinsic and diversity streams for each policy, by `mixing`
+    (lagrange_weights, extrinsic_only_weights, fixed_weights); policy 0 is (1, 0) in every mode."""
+    weights = MIXING_WEIGHTS[Mixing(mixing)](lagrange, extrinsic_weight, diversity_weight)
     weights[0] = torch.tensor([1.0, 0.0], dtype=lagrange.dtype, device=lagrange.device)
     return weights
 

@@ -1,4 +1,4 @@
-"""DOMiNO's state as a learner-only RLModule beside the policy (a TwoValuePPOModule) in a MultiRLModule.
+"""DOMiNO's state as a learner-only RLModule beside the policy (a ppo MultiValuePPOModule) in a MultiRLModule.
 
 The module holds a DominoState (networks.py): ψ, v̄, λ and λ's Adam moments, all buffers, and with
 successor_features="network" the successor-feature head ψ̃_θ(s, i), the module's only parameters. As an
@@ -15,7 +15,7 @@ import torch
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from armillary.algorithms.domino.env import DominoLayout
-from armillary.algorithms.domino.networks import DominoSettings, DominoState
+from armillary.algorithms.domino.networks import DominoState
 
 DOMINO_MODULE_ID = "domino_state"
 # The successor-feature head's training rows (written by DominoRewardConnector, network mode only):
@@ -27,11 +27,12 @@ SF_MASK = "domino_sf_mask"  # 1.0 on real rows (not RLlib's bootstrap rows)
 
 
 class DominoStateModule(TorchRLModule):
-    """model_config: {"settings": DominoSettings fields, "layout": DominoLayout dict}."""
+    """model_config: {"hyperparameters": the DominoHyperparameters, "layout": DominoLayout dict}."""
 
     def setup(self):
         self.layout = DominoLayout(**self.model_config["layout"])
-        self.state = DominoState(DominoSettings(**self.model_config["settings"]), observation_dim=self.layout.size)
+        self.state = DominoState(self.model_config["hyperparameters"], feature_dim=self.layout.feature_dim,
+                                 observation_dim=self.layout.size)
 
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return {}

@@ -9,41 +9,11 @@ state_dict, so RLlib checkpoints save and restore them with the learner-only mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from armillary.algorithms.domino import losses
-
-
-@dataclass(frozen=True)
-class DominoSettings:
-    num_policies: int
-    feature_dim: int
-    optimality_ratio: float = 0.9
-    target_margin: float = 0.0
-    target_distance: float = 1.0
-    diversity: str = "vdw"
-    sf_decay: float = 0.99
-    value_decay: float = 0.9
-    multiplier_lr: float = 0.01
-    multiplier_optimizer: str = "adam"
-    multiplier_proportional: float = 0.0
-    multiplier_bound: float = 5.0
-    initial_lagrange: float = 0.0
-    mixing: str = "lagrange"
-    extrinsic_weight: float = 1.0
-    diversity_weight: float = 0.0
-    diversity_scale: float = 1.0
-    successor_features: str = "moving_average"
-    sf_discount: float = 0.9
-    sf_hidden_sizes: tuple[int, ...] = (64, 64)
-
-    @property
-    def target_ratio(self) -> float:
-        """The ratio v̄_i/v̄_0 the multipliers aim at: α tightened by δ, capped at 1 (no policy beats policy 0 for long)."""
-        return min(self.optimality_ratio + self.target_margin, 1.0)
+from armillary.algorithms.domino.config import DominoHyperparameters
 
 
 class SuccessorFeatureNetwork(nn.Module):
@@ -70,23 +40,23 @@ class SuccessorFeatureNetwork(nn.Module):
 
 
 class DominoState(nn.Module):
-    def __init__(self, settings: DominoSettings, observation_dim: int | None = None):
-        """observation_dim: the width of the observations the successor-feature head reads (needed only for
-        successor_features="network")."""
+    def __init__(self, hp: DominoHyperparameters, feature_dim: int, observation_dim: int | None = None):
+        """feature_dim: F = dim φ; observation_dim: the width of the observations the successor-feature head reads
+        (needed only for successor_features="network")."""
         super().__init__()
-        self.settings = settings
-        n, f = settings.num_policies, settings.feature_dim
+        self.hp = hp
+        n, f = hp.num_policies, feature_dim
         self.sf_network: SuccessorFeatureNetwork | None = None
-        if losses.SuccessorFeatureEstimator(settings.successor_features) is losses.SuccessorFeatureEstimator.NETWORK:
+        if hp.successor_features is losses.SuccessorFeatureEstimator.NETWORK:
             if not observation_dim:
                 raise ValueError("successor_features='network' needs the observation width for the successor-feature head")
-            self.sf_network = SuccessorFeatureNetwork(observation_dim, f, tuple(settings.sf_hidden_sizes))
+            self.sf_network = SuccessorFeatureNetwork(observation_dim, f, tuple(hp.sf_hidden_sizes))
         self.register_buffer("psi", torch.zeros(n, f))  # ψ_i: moving average of φ on policy i's data
         self.register_buffer("value", torch.zeros(n))  # v̄_i: moving average of r_e per step
         self.register_buffer("seen", torch.zeros(n, dtype=torch.bool))  # policy i has contributed data
-        self.register_buffer("lagrange", torch.full((n,), float(settings.initial_lagrange)))  # λ_i (λ_0 unused)
+        self.register_buffer("lagrange", torch.full((n,), float(hp.initial_lagrange)))  # λ_i (λ_0 unused)
         # the integral term of the "pi" update (λ = I + K_P e); unused by "adam" and "sgd"
-        self.register_buffer("lagrange_integral", torch.full((n,), float(settings.initial_lagrange)))
+        self.register_buffer("lagrange_integral", torch.full((n,), float(hp.initial_lagrange)))
         self.register_buffer("adam_first", torch.zeros(n))
         self.register_buffer("adam_second", torch.zeros(n))
         self.register_buffer("adam_step", torch.zeros(()))
@@ -100,38 +70,37 @@ class DominoState(nn.Module):
         With successor_features="network", `successor_features` [B, F] is the head's ψ̃_θ(s_t, i) on the same rows,
         and ψ_i becomes its mean over policy i's rows (the estimate replaces the moving average; see README).
         Returns the row count of each policy [N]."""
-        n = self.settings.num_policies
+        n = self.hp.num_policies
         phi_means, counts = losses.per_policy_means(phi.to(self.psi.dtype), policy, n)
         reward_means, _ = losses.per_policy_means(extrinsic.to(self.value.dtype), policy, n)
         present = counts > 0
         if self.sf_network is None:
-            self.psi.copy_(losses.moving_average(self.psi, phi_means, self.settings.sf_decay, present, self.seen))
+            self.psi.copy_(losses.moving_average(self.psi, phi_means, self.hp.sf_decay, present, self.seen))
         else:
             if successor_features is None:
                 raise ValueError("successor_features='network': observe() needs the head's ψ̃_θ(s, i) for the batch's rows")
             network_means, _ = losses.per_policy_means(successor_features.to(self.psi.dtype), policy, n)
             self.psi.copy_(torch.where(present[:, None], network_means, self.psi))
-        self.value.copy_(losses.moving_average(self.value, reward_means, self.settings.value_decay, present, self.seen))
+        self.value.copy_(losses.moving_average(self.value, reward_means, self.hp.value_decay, present, self.seen))
         self.seen |= present
         return counts
 
     @torch.no_grad()
     def directions(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(c(d_i)·Δψ_i [N, F], j* [N], ‖Δψ_i‖ [N]) for the current ψ."""
-        kind = losses.DiversityKind(self.settings.diversity)
-        return losses.diversity_directions(self.psi, kind, self.settings.target_distance)
+        return losses.diversity_directions(self.psi, self.hp.diversity, self.hp.target_distance)
 
     @torch.no_grad()
     def weights(self) -> torch.Tensor:
         """[N, 2] stream weights (w_e, w_d) per policy."""
-        s = self.settings
+        s = self.hp
         return losses.mixing_weights(self.lagrange, s.mixing, s.extrinsic_weight, s.diversity_weight)
 
     @torch.no_grad()
     def rewards(self, phi: torch.Tensor, extrinsic: torch.Tensor, policy: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per row: r_d, the stream weights and the mixed reward."""
         direction, _, _ = self.directions()
-        diversity = self.settings.diversity_scale * losses.diversity_reward(phi.to(direction.dtype), policy, direction)
+        diversity = self.hp.diversity_scale * losses.diversity_reward(phi.to(direction.dtype), policy, direction)
         weights = self.weights()
         mixed = losses.mixed_reward(extrinsic.to(direction.dtype), diversity, policy, weights)
         return {"diversity": diversity, "weights": weights[policy], "mixed": mixed}
@@ -141,10 +110,10 @@ class DominoState(nn.Module):
         """One step of λ per training iteration: Adam or SGD on Σ_{i≥1} σ(λ_i)(v̄_i − α v̄_0), or the PI update on
         the normalised violation (losses.pi_multiplier_step); only in 'lagrange' mode, and only once every policy
         has data (before that v̄ is meaningless)."""
-        if self.settings.mixing != "lagrange" or not bool(self.seen.all()):
+        if self.hp.mixing is not losses.Mixing.LAGRANGE or not bool(self.seen.all()):
             return
-        if self.settings.multiplier_optimizer == "pi":
-            s = self.settings
+        if self.hp.multiplier_optimizer is losses.MultiplierOptimizer.PI:
+            s = self.hp
             violation = losses.normalised_violation(self.value, s.target_ratio)
             lagrange, integral = losses.pi_multiplier_step(
                 self.lagrange_integral, violation, s.multiplier_lr, s.multiplier_proportional, s.multiplier_bound
@@ -153,16 +122,16 @@ class DominoState(nn.Module):
             self.lagrange_integral.copy_(integral)
             self.adam_step.add_(1)  # counts multiplier updates whatever the optimizer
             return
-        gradient = losses.lagrange_gradient(self.lagrange, self.value, self.settings.target_ratio)
-        if self.settings.multiplier_optimizer == "sgd":
+        gradient = losses.lagrange_gradient(self.lagrange, self.value, self.hp.target_ratio)
+        if self.hp.multiplier_optimizer is losses.MultiplierOptimizer.SGD:
             # On the loss divided by |v̄_0| (the same constraint, v̄_i/v̄_0 ≥ α), so the learning rate does not
             # depend on the scale of the extrinsic reward.
             scale = self.value[0].abs().clamp(min=1e-8)
-            self.lagrange.copy_(losses.sgd_step(self.lagrange, gradient / scale, self.settings.multiplier_lr))
+            self.lagrange.copy_(losses.sgd_step(self.lagrange, gradient / scale, self.hp.multiplier_lr))
             self.adam_step.add_(1)  # counts multiplier updates whatever the optimizer
             return
         lagrange, first, second, step = losses.adam_step(
-            self.lagrange, gradient, self.adam_first, self.adam_second, self.adam_step, self.settings.multiplier_lr
+            self.lagrange, gradient, self.adam_first, self.adam_second, self.adam_step, self.hp.multiplier_lr
         )
         self.lagrange.copy_(lagrange)
         self.adam_first.copy_(first)
@@ -172,7 +141,7 @@ class DominoState(nn.Module):
     @torch.no_grad()
     def figures(self) -> dict[str, float]:
         """The logged figures: per-policy multipliers, value ratios, constraint margins, nearest distances."""
-        s = self.settings
+        s = self.hp
         _, _, nearest_distance = self.directions()
         extrinsic_weight = self.weights()[:, 0]  # σ(λ_i) in 'lagrange' mode, the fixed w_e in the baselines
         figures = {"min_pairwise_sf_distance": float(nearest_distance.min())}

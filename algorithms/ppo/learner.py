@@ -11,7 +11,7 @@ torch work). `LeanPPOTorchLearner.update` keeps what defines the algorithm and d
           GAE over [T, num_envs], RLlib's row order and standardisation, its learner-connector metrics), checked
           row for row against RLlib's learner connector on the same data cut into episodes, or, for episodes,
           RLlib's learner connector itself (episodes -> batch, GAE, advantage standardisation); the
-          PPO loss (`ppo_loss`, checked against RLlib's `compute_loss_for_module` in tests/test_ppo_lean.py),
+          PPO loss (`losses.ppo_loss` via `minibatch_loss`, checked against RLlib's `compute_loss_for_module` in tests/test_ppo_lean.py),
           Adam from RLlib's optimizer set-up, global-norm gradient clip with RLlib's coefficient, num_epochs
           shuffled passes of ceil(steps / minibatch_size) full minibatches, lr/entropy schedules, the metrics
           RLlib reports (policy_loss, vf_loss, vf_loss_unclipped, vf_explained_var, entropy, mean_kl_loss,
@@ -50,8 +50,9 @@ from ray.rllib.utils.metrics import (
     NUM_MODULE_STEPS_TRAINED_LIFETIME,
     WEIGHTS_SEQ_NO,
 )
-from ray.rllib.utils.torch_utils import explained_variance
 
+from armillary.algorithms.ppo import losses
+from armillary.algorithms.ppo.module import MultiValuePPOModule
 from armillary.algorithms.ppo.rollout import Rollout, expand, train_batch
 
 # The columns the loss reads; everything else in the train batch stays behind.
@@ -59,52 +60,54 @@ _LOSS_COLUMNS = (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Postprocessi
                  Postprocessing.VALUE_TARGETS)
 
 
-def ppo_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_clip_param: float,
-             vf_loss_coeff: float, entropy_coeff: float, use_critic: bool = True, with_stats: bool = False,
-             value_heads: tuple[str, ...] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """PPO's loss on a minibatch of real (unpadded) rows: RLlib's `PPOTorchLearner.compute_loss_for_module`
-    without the KL term, computed through the module's own train forward, critic and action distribution.
-
-    total = mean(-min(A * r, A * clip(r, 1 - eps, 1 + eps)) + c_vf * min((V - target)^2, vf_clip) - c_H * H)
-
-    A module with several value heads (`value_heads`: their names; values and targets [B, K]) has each head's
-    clipped error against its own target summed into the value term (skills.learner.two_value_heads_ppo_loss on
-    RLlib's batch), logged as `vf_loss_<name>`; vf_explained_var is then the first head's."""
+def minibatch_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_clip_param: float,
+                   vf_loss_coeff: float, entropy_coeff: float, use_critic: bool = True,
+                   with_stats: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO's loss (losses.ppo_loss) on a minibatch of real (unpadded) rows, through the module's own train forward,
+    critic and action distribution: RLlib's `PPOTorchLearner.compute_loss_for_module` without the KL term. A
+    module with K value streams (module.MultiValuePPOModule) has values and targets [B, K]."""
     fwd_out = module._forward_train(batch)  # module.train() is set once per update by the caller
     dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-    ratio = torch.exp(dist.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
-    advantages = batch[Postprocessing.ADVANTAGES]
-    surrogate = torch.min(advantages * ratio, advantages * torch.clamp(ratio, 1 - clip_param, 1 + clip_param))
+    logp = dist.logp(batch[Columns.ACTIONS])
     # RLlib computes the entropy whatever its weight; with a zero weight it only matters for the logged figure.
-    entropy = dist.entropy() if entropy_coeff or with_stats else torch.zeros((), device=surrogate.device)
-    if use_critic:
-        values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
-        vf_loss = torch.pow(values - batch[Postprocessing.VALUE_TARGETS], 2.0)
-        vf_loss_clipped = torch.clamp(vf_loss, 0, vf_clip_param)
-        if value_heads:
-            if with_stats:
-                per_head = vf_loss_clipped.detach().mean(0)
-                values, targets = values[:, 0], batch[Postprocessing.VALUE_TARGETS][:, 0]
-                vf_loss = vf_loss.sum(-1)  # the unclipped error enters only the logged figures
-            vf_loss_clipped = vf_loss_clipped.sum(-1)
-    else:
-        values = vf_loss = vf_loss_clipped = torch.zeros((), device=surrogate.device)
-    total = torch.mean(-surrogate + vf_loss_coeff * vf_loss_clipped - entropy_coeff * entropy)
-    if not with_stats:
-        return total, {}
-    with torch.no_grad():
-        stats = {
-            "policy_loss": -torch.mean(surrogate),
-            "vf_loss": torch.mean(vf_loss_clipped),
-            "vf_loss_unclipped": torch.mean(vf_loss),
-            "vf_explained_var": explained_variance(targets if value_heads else batch[Postprocessing.VALUE_TARGETS],
-                                                   values) if use_critic else torch.zeros((), device=surrogate.device),
-            "entropy": torch.mean(entropy),
-            "mean_kl_loss": torch.zeros((), device=surrogate.device),
-        }
-        if use_critic:
-            stats.update({f"vf_loss_{name}": per_head[k] for k, name in enumerate(value_heads)})
-    return total, stats
+    entropy = dist.entropy() if entropy_coeff or with_stats else torch.zeros((), device=logp.device)
+    values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS)) if use_critic else None
+    return losses.ppo_loss(logp, batch[Columns.ACTION_LOGP], batch[Postprocessing.ADVANTAGES], entropy, values,
+                           batch[Postprocessing.VALUE_TARGETS] if use_critic else None, clip_param=clip_param,
+                           vf_clip_param=vf_clip_param, vf_loss_coeff=vf_loss_coeff, entropy_coeff=entropy_coeff,
+                           stream_names=value_streams(module), with_stats=with_stats)
+
+
+def value_streams(module) -> tuple[str, ...]:
+    """The names of a module's value streams: () for RLlib's one-output critic."""
+    return module.value_streams if isinstance(module, MultiValuePPOModule) else ()
+
+
+def multi_stream_loss_for_module(learner: PPOTorchLearner, module_id, config, batch, fwd_out) -> torch.Tensor:
+    """RLlib's generic update path (`compute_loss_for_module`) for a module with K value streams: the same loss as
+    the lean loop (losses.ppo_loss) on the batch's real rows (RLlib's LOSS_MASK), plus RLlib's KL penalty when
+    configured, with RLlib's figures and `vf_loss_<stream>` logged per update."""
+    module = learner.module[module_id].unwrapped()
+    mask = batch.get(Columns.LOSS_MASK)
+
+    def real(column: torch.Tensor) -> torch.Tensor:
+        return column[mask] if mask is not None else column
+
+    dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+    values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
+    total, stats = losses.ppo_loss(
+        real(dist.logp(batch[Columns.ACTIONS])), real(batch[Columns.ACTION_LOGP]),
+        real(batch[Postprocessing.ADVANTAGES]), real(dist.entropy()), real(values),
+        real(batch[Postprocessing.VALUE_TARGETS]), clip_param=config.clip_param, vf_clip_param=config.vf_clip_param,
+        vf_loss_coeff=config.vf_loss_coeff,
+        entropy_coeff=learner.entropy_coeff_schedulers_per_module[module_id].get_current_value(),
+        stream_names=value_streams(module), with_stats=True)
+    if config.use_kl_loss:
+        previous = module.get_exploration_action_dist_cls().from_logits(batch[Columns.ACTION_DIST_INPUTS])
+        stats["mean_kl_loss"] = real(previous.kl(dist)).mean()
+        total = total + learner.curr_kl_coeffs_per_module[module_id] * stats["mean_kl_loss"]
+    learner.metrics.log_dict(stats, key=module_id, window=1)
+    return total
 
 
 def set_learning_rate(optimizer, lr) -> None:
@@ -119,7 +122,6 @@ class LeanPPOTorchLearner(PPOTorchLearner):
 
     num_lean_updates: int = 0  # updates that took the lean path (the rest went to RLlib's); tests read it
     num_array_updates: int = 0  # of those, updates whose batch came from Rollout arrays (no learner connector)
-    value_heads: tuple[str, ...] = ()  # names of the module's value heads when it has several (ppo_loss)
 
     def configure_optimizers_for_module(self, module_id, config=None) -> None:
         """RLlib's default (Adam on all of the module's parameters, lr from config.lr), with torch's multi-tensor
@@ -130,6 +132,13 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         self.register_optimizer(module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr)
 
     _set_optimizer_lr = staticmethod(set_learning_rate)
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        """RLlib's generic path (the lean loop calls minibatch_loss): RLlib's PPO loss, or for a module with several
+        value streams the same loss as the lean loop's."""
+        if isinstance(self.module[module_id].unwrapped(), MultiValuePPOModule):
+            return multi_stream_loss_for_module(self, module_id, config, batch, fwd_out)
+        return super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
 
     def _trained_module_id(self) -> str | None:
         """The one module the lean loop trains (None: it does not apply). Here: the only module there is."""
@@ -292,8 +301,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             for start in starts:
                 minibatch = {key: value[start:start + minibatch_size] for key, value in epoch_columns.items()}
                 with_stats = (epoch, start) == last
-                loss, stats = ppo_loss(module, minibatch, with_stats=with_stats, value_heads=self.value_heads,
-                                       **loss_args)
+                loss, stats = minibatch_loss(module, minibatch, with_stats=with_stats, **loss_args)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 global_norm = self._clip_and_sanitise(params, config.grad_clip)

@@ -40,6 +40,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from armillary.algorithms.ppo.losses import mixed_advantages
+
 
 @dataclasses.dataclass(eq=False)
 class Rollout:
@@ -232,7 +234,7 @@ def train_batch(rollouts: Sequence[Rollout], values: Sequence[np.ndarray], gamma
     RLlib's row order with "obs", "actions", the extra model outputs, "advantages" (standardised as RLlib does,
     see the module doc), "value_targets" and "weights_seq_no".
 
-    Several value streams (a policy with K value heads, skills/connectors.TwoStreamAdvantages): values
+    Several value streams (a policy with K value streams, connectors.MultiStreamAdvantages): values
     [T + 1, N, K], `rewards` [T, N, K] per rollout (stream k's reward) and `weights` [T, N, K] per rollout (each
     slot's stream weights). GAE runs per stream, the advantage is Σ_k w_k A_k (RLlib's artificial step after a
     chunk takes the weights of the chunk's last step, as the connector's row for it does), then the same
@@ -257,7 +259,7 @@ def train_batch(rollouts: Sequence[Rollout], values: Sequence[np.ndarray], gamma
         for key, value in rollout.extra_model_outputs.items():
             put(key, []).append(value[slot, env])
         put("value_targets", []).append(targets if streams else targets[:, 0])
-        put("advantages", []).append(((targets - v[slot, env]) * w[slot, env]).sum(-1, dtype=np.float32))
+        put("advantages", []).append(mixed_advantages(targets, v[slot, env], w[slot, env]))
         put("weights_seq_no", []).append(np.full(len(slot), rollout.weights_seq_no))
         # Per chunk, in the same order: its number of rows, V of its last observation, and V and A at its start.
         is_end = rollout.chunk_end[slot, env]
@@ -277,7 +279,7 @@ def train_batch(rollouts: Sequence[Rollout], values: Sequence[np.ndarray], gamma
     phantom = -v_last
     phantom[:-1] += gamma * v_first[1:] + gamma * lambda_ * a_first[1:]
     phantom_targets = (phantom.astype(np.float32) + v_last.astype(np.float32)).astype(np.float32)
-    phantom_advantages = ((phantom_targets - v_last.astype(np.float32)) * w_last).sum(-1, dtype=np.float32)
+    phantom_advantages = mixed_advantages(phantom_targets, v_last.astype(np.float32), w_last)
     num_real, num_chunks = len(batch["advantages"]), len(rows)
     padded = np.empty(num_real + num_chunks, dtype=np.float32)
     chunk_of_row = np.repeat(np.arange(num_chunks), rows)

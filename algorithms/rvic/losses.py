@@ -20,7 +20,7 @@ class RvicMethod(SkillMethod):
     def build_discriminator(self) -> nn.Module:
         if not self.layout.include_start:
             raise ValueError("RVIC's relative discriminator needs the start state in the observation layout")
-        hidden = tuple(self.settings["discriminator_hidden_sizes"])
+        hidden = tuple(self.hp.discriminator_hidden_sizes)
         d = self.layout.state_dim
         return nn.ModuleDict(
             {"relative": SkillDiscriminator(2 * d, self.num_skills, hidden), "absolute": SkillDiscriminator(d, self.num_skills, hidden)}

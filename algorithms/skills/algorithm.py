@@ -7,8 +7,6 @@ iterations the skills are evaluated inside the learner (it holds both the policy
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -18,7 +16,9 @@ from ray.rllib.utils.metrics import LEARNER_RESULTS
 from armillary.algorithms.skills.connectors import REWARD_METRICS
 from armillary.algorithms.skills.env import SkillEnv
 from armillary.algorithms.skills.evaluation import rollout_skills, skill_metrics
-from armillary.algorithms.skills.module import DISCRIMINATOR_MODULE_ID
+from armillary.algorithms.skills.learner import SkillPPOLearner
+from armillary.algorithms.skills.method import SkillMethod
+from armillary.algorithms.skills.module import DISCRIMINATOR_MODULE_ID, skill_method
 
 LEARNER_METRICS = REWARD_METRICS + ("discriminator_loss", "discriminator_accuracy", "relative_loss", "absolute_loss")
 EVALUATION_ENVS = 64  # envs stepped in lockstep during evaluation
@@ -29,8 +29,6 @@ class SkillPPOConfig(PPOConfig):
         super().__init__(algo_class=algo_class or SkillPPO)
 
     def get_default_learner_class(self):
-        from armillary.algorithms.skills.learner import SkillPPOLearner
-
         return SkillPPOLearner
 
 
@@ -38,8 +36,7 @@ def evaluate_on_learner(learner, episodes_per_skill: int, epsilon: float, seed: 
     """Runs inside a Learner: roll out every skill with the current policy, score with the discriminator."""
     envs = getattr(learner, "_skill_evaluation_envs", None)
     if envs is None:
-        settings = learner.config.learner_config_dict["skills"]
-        envs = [SkillEnv(settings["env_config"]) for _ in range(EVALUATION_ENVS)]
+        envs = [SkillEnv(learner.config.env_config) for _ in range(EVALUATION_ENVS)]
         learner._skill_evaluation_envs = envs
     policy = learner.module[DEFAULT_MODULE_ID].unwrapped()
     discriminator = learner.module[DISCRIMINATOR_MODULE_ID].unwrapped()
@@ -62,26 +59,26 @@ class SkillPPO(PPO):
         return SkillPPOConfig()
 
     @property
-    def skill_settings(self) -> dict[str, Any]:
-        return self.config.learner_config_dict["skills"]
+    def skill_method(self) -> SkillMethod:
+        return skill_method(self.config)
 
     def training_step(self) -> None:
         super().training_step()
-        namespace = self.skill_settings["namespace"]
+        namespace = self.skill_method.namespace
         for name in LEARNER_METRICS:
             key = (LEARNER_RESULTS, DISCRIMINATOR_MODULE_ID, name)
             if key in self.metrics:
                 self.metrics.log_value((namespace, name), float(self.metrics.peek(key)), window=1)
-        interval = self.skill_settings["settings"]["evaluation_interval"]
+        interval = self.skill_method.hp.evaluation_interval
         if interval and (self.iteration + 1) % interval == 0:
             for name, value in self.evaluate_skills()[1].items():
                 self.metrics.log_value((namespace, name), value, window=1)
 
     def evaluate_skills(self, episodes_per_skill: int | None = None, record_frames: bool = False):
         """(SkillRollouts, figures) from the first learner's current policy and discriminator."""
-        settings = self.skill_settings["settings"]
-        episodes = episodes_per_skill or settings["evaluation_episodes_per_skill"]
-        epsilon, seed = settings["evaluation_epsilon"], int(self.iteration) * 100_003
+        hp = self.skill_method.hp
+        episodes = episodes_per_skill or hp.evaluation_episodes_per_skill
+        epsilon, seed = hp.evaluation_epsilon, int(self.iteration) * 100_003
         results = self.learner_group.foreach_learner(
             lambda learner: evaluate_on_learner(learner, episodes, epsilon, seed, record_frames)
         )

@@ -29,8 +29,7 @@ def _grid(env: SkillEnv):
 def end_states_and_bonus_on_learner(learner, episodes_per_skill: int, seed: int = 0) -> dict:
     """Inside a Learner: end positions of skills sampled as in training, and the method's reward terms at
     every free cell (as the end state of every skill, from the env's default start)."""
-    settings = learner.config.learner_config_dict["skills"]
-    envs = [SkillEnv(settings["env_config"]) for _ in range(64)]
+    envs = [SkillEnv(learner.config.env_config) for _ in range(64)]
     grid = _grid(envs[0])
     if grid is None:
         return {}
@@ -105,12 +104,12 @@ def write_skill_artifacts(algo, folder, episodes_per_skill: int = 32) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rollouts, figures = algo.evaluate_skills(episodes_per_skill=episodes_per_skill, record_frames=True)
-    namespace = algo.skill_settings["namespace"]
+    namespace = algo.skill_method.namespace
     (folder / f"{namespace}_skill_figures.json").write_text(json.dumps(figures, indent=2))
     for skill, frames in sorted(rollouts.frames.items())[:MAX_CLIPS]:
         write_clip(frames, folder / f"skill_{skill:02d}.gif", fps=4)
 
-    probe = SkillEnv(algo.skill_settings["env_config"])
+    probe = SkillEnv(algo.config.env_config)
     grid = _grid(probe)
     if grid is not None and rollouts.final_pos is not None:
         tiles = []

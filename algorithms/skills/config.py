@@ -6,11 +6,16 @@ a policy-gradient learner over skill episodes. Each method's config.py adds its 
 
 from __future__ import annotations
 
-from typing import Literal
+import enum
 
 from pydantic import Field, model_validator
 
 from armillary.algorithms.ppo.config import PPOHyperparameters
+
+
+class DiscriminatorOptimizer(str, enum.Enum):
+    ADAM = "adam"
+    SGD = "sgd"
 
 
 class SkillHyperparameters(PPOHyperparameters):
@@ -27,8 +32,8 @@ class SkillHyperparameters(PPOHyperparameters):
         default_factory=lambda: [64], min_length=0, description="MLP widths of each discriminator (q_φ)."
     )
     discriminator_lr: float = Field(4e-3, gt=0, description="Learning rate of the discriminator(s).")
-    discriminator_optimizer: Literal["adam", "sgd"] = Field(
-        "adam", description="Optimizer of the discriminator(s). Adam's step is about lr for any input however rarely "
+    discriminator_optimizer: DiscriminatorOptimizer = Field(
+        DiscriminatorOptimizer.ADAM, description="Optimizer of the discriminator(s). Adam's step is about lr for any input however rarely "
         "seen, so ensemble members agree on rare states sooner than with SGD (the DISDAIN reference uses SGD).",
     )
     clip_skill_reward_at_zero: bool = Field(

@@ -2,7 +2,7 @@
 
 PPO's own semantics come from ppo/configure.py; on top: the skill env wrapper, a MultiRLModule with the
 policy and the learner-only discriminator module, the learner that trains both, and the settings the
-learner and the evaluation read back (learner_config_dict["skills"]).
+learner and the evaluation read: the SkillMethod with its typed hyperparameters (learner_config_dict["skills"]).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from armillary.algorithms.ppo.configure import apply as apply_ppo
+from armillary.algorithms.ppo.module import VALUE_STREAMS, MultiValuePPOModule
 from armillary.algorithms.skills.config import SkillHyperparameters
 from armillary.algorithms.skills.env import SkillEnv
-from armillary.algorithms.skills.method import SkillMethod, method_path
-from armillary.algorithms.skills.module import DISCRIMINATOR_MODULE_ID, DiscriminatorModule, TwoValuePPOModule
+from armillary.algorithms.skills.method import SkillMethod
+from armillary.algorithms.skills.module import DISCRIMINATOR_MODULE_ID, DiscriminatorModule
 
 
 def skill_length(hp: SkillHyperparameters, env_options: dict) -> int:
@@ -38,28 +39,18 @@ def configure_skill_algorithm(config, hp: SkillHyperparameters, env_entry, num_l
         "include_time": hp.include_time,
     }
     probe = SkillEnv(env_config)  # validates the options now, on the driver, and gives the spaces
-    layout = probe.layout.to_dict()
+    skill_method = method(probe.layout, hp)
     probe.close()
-    settings = hp.model_dump()
     config.environment(env=SkillEnv, env_config=env_config)
-    config.learners(
-        learner_config_dict={
-            "skills": {
-                "namespace": method.namespace,
-                "method": method_path(method),
-                "settings": settings,
-                "layout": layout,
-                "env_config": env_config,
-            }
-        }
-    )
+    config.learners(learner_config_dict={"skills": skill_method})
+    streams = skill_method.value_streams
     policy_model = dict(config.model_config)
     config.rl_module(
         rl_module_spec=MultiRLModuleSpec(
             rl_module_specs={
                 DEFAULT_MODULE_ID: (
-                    RLModuleSpec(module_class=TwoValuePPOModule, model_config=policy_model)
-                    if settings.get("value_heads") == "separate"
+                    RLModuleSpec(module_class=MultiValuePPOModule, model_config={**policy_model, VALUE_STREAMS: list(streams)})
+                    if streams
                     else RLModuleSpec(model_config=policy_model)
                 ),
                 DISCRIMINATOR_MODULE_ID: RLModuleSpec(
@@ -67,7 +58,7 @@ def configure_skill_algorithm(config, hp: SkillHyperparameters, env_entry, num_l
                     learner_only=True,
                     observation_space=probe.observation_space,
                     action_space=probe.action_space,
-                    model_config={"method": method_path(method), "layout": layout, "settings": settings},
+                    model_config={"method": skill_method},
                 ),
             }
         )

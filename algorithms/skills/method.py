@@ -7,13 +7,12 @@ RVIC; each method folder supplies a `SkillMethod` subclass in its losses.py. No 
 from __future__ import annotations
 
 import abc
-import importlib
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
+from armillary.algorithms.skills.config import SkillHyperparameters
 from armillary.envs.skill_layout import SkillObservationLayout
 
 
@@ -28,8 +27,8 @@ class SkillRewards:
 
 @dataclass(frozen=True)
 class RewardSettings:
-    bonus_weight: float = 0.0  # λ
-    clip_skill_reward_at_zero: bool = False
+    bonus_weight: float  # λ
+    clip_skill_reward_at_zero: bool
 
 
 def combine(rewards: SkillRewards, settings: RewardSettings) -> torch.Tensor:
@@ -39,21 +38,35 @@ def combine(rewards: SkillRewards, settings: RewardSettings) -> torch.Tensor:
 
 
 class SkillMethod(abc.ABC):
-    """A skill-discovery method: `settings` is the algorithm's hyperparameters as a plain dict."""
+    """A skill-discovery method with its algorithm's typed hyperparameters `hp` (a SkillHyperparameters subclass).
+
+    The RLlib config carries the method itself (configure.py: learner_config_dict["skills"] and the discriminator
+    module's model_config), so the learner, the connector and the evaluation read typed fields from it."""
 
     namespace: str = "skills"
 
-    def __init__(self, layout: SkillObservationLayout, settings: dict[str, Any]):
+    def __init__(self, layout: SkillObservationLayout, hp: SkillHyperparameters):
         self.layout = layout
-        self.settings = settings
+        self.hp = hp
         self.num_skills = layout.num_skills
 
     @property
+    def bonus_weight(self) -> float:
+        """λ, the weight of the exploration bonus r_bonus: methods without a bonus (their `rewards` give zeros) have
+        none; DISDAIN's is its hyperparameter."""
+        return 0.0
+
+    @property
+    def value_streams(self) -> tuple[str, ...]:
+        """Names of the policy's value streams when the skill reward and the bonus get separate value estimates
+        (the ppo algorithm's MultiValuePPOModule, advantages mixed with weights (1, λ)); () for one value head on the
+        combined reward."""
+        return ()
+
+    @property
     def reward_settings(self) -> RewardSettings:
-        return RewardSettings(
-            bonus_weight=float(self.settings.get("bonus_weight", 0.0)),
-            clip_skill_reward_at_zero=bool(self.settings.get("clip_skill_reward_at_zero", False)),
-        )
+        return RewardSettings(bonus_weight=self.bonus_weight,
+                              clip_skill_reward_at_zero=self.hp.clip_skill_reward_at_zero)
 
     @abc.abstractmethod
     def build_discriminator(self) -> nn.Module:
@@ -74,15 +87,3 @@ class SkillMethod(abc.ABC):
     def classifier_log_probs(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, N] log q(z | s_T) used for the effective-skill metric and evaluation."""
         return outputs["log_probs"]
-
-
-def method_path(cls: type[SkillMethod]) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def load_method(path: str, layout: SkillObservationLayout | dict[str, Any], settings: dict[str, Any]) -> SkillMethod:
-    module_name, _, qualname = path.partition(":")
-    cls = getattr(importlib.import_module(module_name), qualname)
-    if isinstance(layout, dict):
-        layout = SkillObservationLayout(**layout)
-    return cls(layout, settings)

@@ -10,22 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
-from armillary.algorithms.skills.method import load_method
+from armillary.algorithms.skills.method import SkillMethod
 
 DISCRIMINATOR_MODULE_ID = "skill_discriminator"
 FINAL_OBS = "skill_final_obs"  # per row: the observation after the row's step (s_T at a skill's last step)
 FINAL_MASK = "skill_final_mask"  # 1.0 on the last step of a finished skill, else 0.0
 
 
+def skill_method(config) -> SkillMethod:
+    """The SkillMethod (with its typed hyperparameters) that configure.py put on the RLlib config
+    (learner_config_dict["skills"])."""
+    method = config.learner_config_dict.get("skills")
+    if not isinstance(method, SkillMethod):
+        raise TypeError("learner_config_dict['skills'] must be the SkillMethod (set by configure_skill_algorithm), "
+                        f"got {type(method).__name__}")
+    return method
+
+
 class DiscriminatorModule(TorchRLModule):
-    """model_config: {"method": import path of a SkillMethod, "layout": SkillObservationLayout dict,
-    "settings": the algorithm's hyperparameters dict}."""
+    """model_config: {"method": the SkillMethod, with its layout and typed hyperparameters}."""
 
     def setup(self):
-        self.method = load_method(self.model_config["method"], self.model_config["layout"], self.model_config["settings"])
+        self.method: SkillMethod = self.model_config["method"]
         self.discriminator = self.method.build_discriminator()
 
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
@@ -41,12 +49,3 @@ class DiscriminatorModule(TorchRLModule):
         """Discriminator outputs and skills for full (policy) observations of final states, without gradient."""
         state, start, skills = self.method.layout.split(final_obs)
         return self.method.discriminate(self.discriminator, state, start), skills
-
-
-class TwoValuePPOModule(DefaultPPOTorchRLModule):
-    """RLlib's PPO module with a value head of two outputs, [V_skill(s, z), V_bonus(s, z)]: the separate
-    value estimates of the skill reward and of DISDAIN's bonus (compute_values returns [B, 2])."""
-
-    def setup(self):
-        self.catalog.vf_head_config.output_layer_dim = 2
-        super().setup()

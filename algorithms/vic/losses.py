@@ -22,7 +22,7 @@ class VicMethod(SkillMethod):
 
     def build_discriminator(self) -> nn.Module:
         width = self.layout.state_dim * (2 if self.layout.include_start else 1)
-        return SkillDiscriminator(width, self.num_skills, tuple(self.settings["discriminator_hidden_sizes"]))
+        return SkillDiscriminator(width, self.num_skills, tuple(self.hp.discriminator_hidden_sizes))
 
     def discriminate(self, discriminator, final_state, start_state=None):
         return {"log_probs": discriminator(discriminator_inputs(final_state, start_state))}
