@@ -49,6 +49,9 @@ class AlgorithmEntry:
     # Optional: result key → column title of the few figures the live progress table shows instead of the mean
     # episode return (for algorithms whose episodes have no meaningful return, e.g. SCoRe's accuracies).
     progress_metrics: dict[str, str] | None = None
+    # Optional: the values each bounded metric can take with these hyperparameters, metric key → (low, high), e.g.
+    # an accuracy in [0, 1]. Reports clip their confidence intervals to these bounds.
+    metric_ranges: Callable[[Any], dict[str, tuple[float, float]]] | None = None
 
 
 # Modules whose import registers algorithms (imported on first lookup).

@@ -32,6 +32,9 @@ class EnvEntry:
     smoke: dict[str, Any] = field(default_factory=dict)
     # Suggested RLlib `model_config` for this observation type (e.g. conv filters for pixels).
     model_config: dict[str, Any] = field(default_factory=dict)
+    # Optional: the lowest and highest episode return possible with these options, e.g. CartPole-v1 (0, 500).
+    # Reports clip the confidence intervals of the return to it.
+    return_range: Callable[[Any], tuple[float, float]] | None = None
 
     def build(self, options: dict[str, Any] | EnvOptions | None = None) -> gym.Env:
         if not isinstance(options, EnvOptions):
