@@ -10,8 +10,8 @@ runs' algorithms, see report.headline_metrics; `--metric` to choose) it writes i
                    improvement for each pair of arms; the resolved-spec fields in which the runs differ
     final_scores.json   the per-seed final values behind the tables
 
-A seed's final score is the last finite value of the metric in its results. All statistics come from rliable
-(armillary.platform.aggregates). The folder is logged to each compared run's parent MLflow run as artifacts
+A seed's final score is the last finite value of the metric in its results. The statistics are
+armillary.platform.aggregates's. The folder is logged to each compared run's parent MLflow run as artifacts
 under `compare/<folder name>`, so every run's MLflow page shows the comparisons it took part in.
 """
 
@@ -143,7 +143,7 @@ def markdown(run_dirs: list[Path], arms: list[Arm], keys: list[str], ranges: dic
              x_axis: str) -> str:
     lines = ["# Comparison", "", "Runs:", *[f"- `{run}`" for run in run_dirs], "",
              f"Final score of a seed: the last finite value of the metric. Intervals: 95% percentile intervals of "
-             f"rliable's stratified bootstrap over seeds ({aggregates.RESAMPLES} resamples, seed "
+             f"the stratified bootstrap over seeds ({aggregates.RESAMPLES} resamples, seed "
              f"{aggregates.DEFAULT_SEED}), clipped to the metric's declared range. IQM: mean of the middle 50% of "
              f"seeds. P(X > Y): probability that a seed of X ends above a seed of Y (ties ½). Curves: `curves.png` "
              f"(x: {report.X_AXES[x_axis][1]}); performance profiles: `profiles.png`.", ""]
@@ -183,7 +183,7 @@ def draw_profiles(path: Path, arms: list[Arm], keys: list[str], ranges: dict[str
     columns = min(report.COLUMNS, len(keys))
     rows = -(-len(keys) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(report.PANEL_INCHES[0] * columns, report.PANEL_INCHES[1] * rows + 0.6),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for ax, key in zip(axes.flat, keys):
         finals = np.concatenate([a.final[key] for a in arms])
         low, high = ranges.get(key, (float(finals.min()), float(finals.max())))
@@ -201,9 +201,8 @@ def draw_profiles(path: Path, arms: list[Arm], keys: list[str], ranges: dict[str
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    fig.suptitle(f"Final scores: run-score distributions, band: 95% stratified-bootstrap CI "
-                 f"({aggregates.CURVE_RESAMPLES} resamples, rliable)", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle(f"Performance profiles of the final scores, band: 95% bootstrap CI over seeds "
+                 f"({aggregates.CURVE_RESAMPLES} resamples)", fontsize=11)
     fig.savefig(path, dpi=report.DPI)
     plt.close(fig)
     return path

@@ -2,7 +2,7 @@
 
 `report_run` reads every trial of a run from Tune's own results (result.json per trial), groups trials that
 differ only by seed into arms, and draws each arm's interquartile mean over seeds with its 95%
-stratified-bootstrap interval (armillary.platform.aggregates, from rliable) against env steps. Two sheets:
+stratified-bootstrap interval (armillary.platform.aggregates) against env steps. Two sheets:
 `headline.png`, the method's own figures (the algorithm entry's `progress_metrics`) and the episode return,
 and `other.png` (then `other-2.png`, ...) for the rest, a grid of legible panels each. Intervals are clipped to
 the metric's declared range (`declared_ranges`). The sheets are also logged to the experiment's parent MLflow run.
@@ -36,7 +36,8 @@ CURVE_POINTS = 100
 _UNITS = ((re.compile(r"episode_return"), "return (sum of rewards)"), (re.compile(r"episode_len"), "steps"),
           (re.compile(r"_bits$"), "bits"), (re.compile(r"(accuracy|(^|_)acc(_|$))"), "fraction"),
           (re.compile(r"entropy"), "nats"), (re.compile(r"effective_skills"), "skills"),
-          (re.compile(r"steps_per_second"), "env steps / s"), (re.compile(r"loss"), "loss"))
+          (re.compile(r"steps_per_second"), "env steps / s"), (re.compile(r"loss"), "loss"),
+          (re.compile(r"(reward|bonus)"), "reward"), (re.compile(r"^(finished|distinct|num)_"), "count"))
 
 
 def trial_results(run_dir: Path) -> list[dict[str, Any]]:
@@ -147,7 +148,7 @@ def draw_sheet(path: Path, keys: list[str], arms: Mapping[str, list[dict]], *, r
     columns = min(COLUMNS, len(keys))
     rows = math.ceil(len(keys) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows + 0.6),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, key in zip(axes.flat, keys):
         bounds = ranges.get(key)
@@ -171,9 +172,8 @@ def draw_sheet(path: Path, keys: list[str], arms: Mapping[str, list[dict]], *, r
             ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes, color="gray")
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    fig.suptitle(f"{heading}IQM over seeds (n in each legend), band: 95% stratified-bootstrap CI "
-                 f"({aggregates.CURVE_RESAMPLES} resamples, rliable)", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle(f"{heading}IQM over seeds (n in each legend), band: 95% bootstrap CI over seeds "
+                 f"({aggregates.CURVE_RESAMPLES} resamples)", fontsize=11)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
