@@ -131,8 +131,10 @@ def final_scores(arm: Arm, key: str) -> None:
     for x, y in report.seed_curves(arm.trials, key):
         values.append(y[-1])
         steps.append(x[-1])
+    if not values:
+        raise CompareError(f"{arm.run_dir}: arm {arm.label!r} has no finite value of {key}")
     arm.final[key] = np.asarray(values)
-    arm.final_x[key] = float(np.median(steps)) if steps else float("nan")
+    arm.final_x[key] = float(np.median(steps))
 
 
 def _fmt(estimate: aggregates.Estimate) -> str:

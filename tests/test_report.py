@@ -219,11 +219,15 @@ def test_compare_arms_of_one_run_against_wall_clock(tmp_path):
     ("different metrics", "different metrics"),
     ("missing metric", "--metric learners/x: "),
     ("one arm", "one arm only"),
+    ("arm without values", "has no finite value of env_runners/episode_return_mean"),
 ])
 def test_compare_refuses_what_cannot_be_compared(tmp_path, capsys, case, message):
     a = fake_run(tmp_path / "a", "ppo/cartpole", _returns(100.0, seeds=(0, 1)))
     args = [str(a)]
-    if case == "not a run":
+    if case == "arm without values":
+        args = [str(fake_run(tmp_path / "sweep", "ppo/cartpole", {(0, (("algorithm.config.lr", lr),)): {RETURN: [value]}
+                                                                   for lr, value in ((0.1, 1.0), (0.01, float("nan")))}))]
+    elif case == "not a run":
         (tmp_path / "empty").mkdir()
         args.append(str(tmp_path / "empty"))
     elif case == "in progress":
