@@ -23,10 +23,15 @@ cannot either. With few seeds read the intervals for what they are: with 2 or 3 
 mean is the seeds' range (three resampled seeds are all the lowest with probability 1/27 > 2.5%); it
 undercovers, where the Student-t interval it replaces overshoots the metric's range.
 
-Resamples: `RESAMPLES` (20,000) per interval in tables, `CURVE_RESAMPLES` (2,000) per point of a learning-curve
-band. The default `seed` makes a call reproducible (the same run gives the same figure). Between two different
-seeds a table interval's endpoints move by < 0.01 of the metric's range even for seeds spread over the whole
-range (tests/test_report.py measures it); a curve band's by up to ~0.02 of the range in that worst case.
+Resamples and stability: `RESAMPLES` (100,000) per interval in tables, `CURVE_RESAMPLES` (2,000) per point of a
+learning-curve band, always from a fixed `seed` (DEFAULT_SEED unless given), so two calls on the same data give
+the same intervals. The seed is fixed because no resample count makes every interval stable to 0.01 of the
+range across random streams: the bootstrap distribution of a few seeds is discrete, and an endpoint that falls
+on one of its steps jumps to the neighbouring value. Measured (max − min over 8 bootstrap seeds, metric in
+[0, 1]): for 5–20 seeds drawn uniformly, ≤ 0.005 for the mean and 0 for the median at 100,000 resamples, and
+≤ 0.0105 for the IQM; for 8 evenly spread seeds the IQM's upper end jumps by 0.015 at 100,000 resamples (0.031
+at 20,000). Curve bands at 2,000 resamples move by up to ~0.1 of the range for 5 seeds across streams: read
+them as pictures; the numbers are in compare's tables.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from typing import Callable, Mapping
 import numpy as np
 import scipy.stats
 
-RESAMPLES = 20_000
+RESAMPLES = 100_000
 CURVE_RESAMPLES = 2_000
 CONFIDENCE = 0.95
 DEFAULT_SEED = 0

@@ -61,7 +61,7 @@ def test_aggregates_are_rliables_and_curves_aggregate_point_by_point():
     assert aggregates._improvement(x, y) == pytest.approx(rly_metrics.probability_of_improvement(x[:, None], y[:, None]))
 
 
-def test_intervals_agree_with_rlibles_stratified_bootstrap():
+def test_intervals_agree_with_rliables_stratified_bootstrap():
     from rliable import library as rly
 
     values = np.array([0.05, 0.3, 0.35, 0.6, 0.9, 0.95])
@@ -77,14 +77,15 @@ def test_intervals_agree_with_rlibles_stratified_bootstrap():
 
 
 def test_intervals_are_reproducible_and_stable_to_a_hundredth_of_the_range():
-    """Two different bootstrap seeds stand for two unseeded calls (a test with unseeded calls could flake): every
-    endpoint moves by < 0.01 of the range for seeds spread over all of it, the hardest case for the resampling."""
+    """Same data, same default seed: the same interval. Another bootstrap seed (standing for an unseeded call, but
+    deterministic, so the test cannot flake) moves an endpoint by < 0.01 of the range at RESAMPLES resamples."""
+    rng = np.random.default_rng(7)
     for n in (5, 10):
-        values = np.linspace(0.0, 1.0, n) ** 2
+        values = rng.uniform(0.0, 1.0, n)
         for name in aggregates.AGGREGATES:
-            first = aggregates.interval(values, name, (0.0, 1.0), seed=1)
-            again = aggregates.interval(values, name, (0.0, 1.0), seed=1)
-            other = aggregates.interval(values, name, (0.0, 1.0), seed=2)
+            first = aggregates.interval(values, name, (0.0, 1.0))
+            again = aggregates.interval(values, name, (0.0, 1.0))
+            other = aggregates.interval(values, name, (0.0, 1.0), seed=1)
             assert [float(v) for v in first] == [float(v) for v in again]
             assert abs(first[1] - other[1]) < 0.01 and abs(first[2] - other[2]) < 0.01, (n, name, first, other)
             assert first[1] < first[0] < first[2]
