@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -172,8 +173,9 @@ def draw_sheet(path: Path, keys: list[str], arms: Mapping[str, list[dict]], *, r
             ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes, color="gray")
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    fig.suptitle(f"{heading}IQM over seeds (n in each legend), band: 95% bootstrap CI over seeds "
-                 f"({aggregates.CURVE_RESAMPLES} resamples)", fontsize=11)
+    caption = (f"{heading}IQM over seeds (n in each legend), band: 95% bootstrap CI over seeds "
+               f"({aggregates.CURVE_RESAMPLES} resamples)")
+    fig.suptitle(textwrap.fill(caption, 60 * columns), fontsize=11)  # wrapped to the figure's width
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
