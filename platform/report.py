@@ -19,9 +19,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+import yaml
 
+from armillary.algorithms import registry as algorithms
+from armillary.envs import registry as environments
 from armillary.platform import aggregates
 from armillary.platform import metrics as metric_names
+from armillary.platform.spec import validate
 
 LOSS_KEYS = ("policy_loss", "vf_loss", "entropy", "total_loss")
 EPISODE_LENGTH = "env_runners/episode_len_mean"
@@ -75,8 +79,6 @@ def numeric_keys(trials: Iterable[dict]) -> set[str]:
 
 def headline_metrics(algorithm: str | None) -> dict[str, str]:
     """The method's own figures first (its entry's progress_metrics, key → title), then the episode return."""
-    from armillary.algorithms import registry as algorithms
-
     own = (algorithms.get(algorithm).progress_metrics or {}) if algorithm else {}
     return {**own, metric_names.EPISODE_RETURN: "episode return"}
 
@@ -94,9 +96,6 @@ def other_metrics(keys: Iterable[str], algorithm: str | None, headline: Iterable
 def declared_ranges(spec) -> dict[str, aggregates.Bounds]:
     """Metric key → (low, high) the metric can take: the env entry's return range for these env options and the
     algorithm entry's metric ranges for these hyperparameters. Metrics without a declared range are absent."""
-    from armillary.algorithms import registry as algorithms
-    from armillary.envs import registry as environments
-
     ranges: dict[str, aggregates.Bounds] = {}
     env = environments.get(spec.env.name)
     if env.return_range is not None:
@@ -217,10 +216,6 @@ def _finite(value: Any) -> bool:
 
 def load_spec_file(run_dir: Path):
     """The run's resolved spec (spec.yaml), validated."""
-    import yaml
-
-    from armillary.platform.spec import validate
-
     return validate(yaml.safe_load((run_dir / "spec.yaml").read_text()))
 
 
@@ -243,8 +238,6 @@ def log_to_parent_run(run_dir: Path, folder: Path, artifact_path: str) -> None:
 
 def flat_run(run: Path) -> dict[str, Any]:
     """A run's resolved spec and provenance as one flat mapping: 'spec.algorithm.config.lr' → value."""
-    import yaml
-
     spec = yaml.safe_load((run / "spec.yaml").read_text())
     prov_file = run / "provenance.json"
     prov = json.loads(prov_file.read_text()) if prov_file.exists() else {}
