@@ -30,6 +30,7 @@ from armillary.platform import report
 
 PROFILE_POINTS = 101
 LABEL_CHARS = 60
+NOT_IN_LABELS = ("spec.resources.", "spec.checkpoint.", "spec.failure.", "spec.tracking.", "spec.seeds")
 
 
 class CompareError(ValueError):
@@ -70,7 +71,8 @@ def collect_arms(run_dirs: list[Path]) -> list[Arm]:
     for run in run_dirs:
         check_run(run)
     differing, flats = spec_differences(run_dirs)
-    label_fields = [k for k in differing if k.startswith("spec.") and k != "spec.tracking.experiment"]
+    # Where the work ran, how often it saved and which seeds ran do not tell arms apart (the table gives n).
+    label_fields = [k for k in differing if k.startswith("spec.") and not k.startswith(NOT_IN_LABELS)]
     arms: list[Arm] = []
     for run in run_dirs:
         trials = report.trial_results(run)
@@ -188,7 +190,12 @@ def draw_profiles(path: Path, arms: list[Arm], keys: list[str], ranges: dict[str
                              squeeze=False, layout="constrained")
     for ax, key in zip(axes.flat, keys):
         finals = np.concatenate([a.final[key] for a in arms])
-        low, high = ranges.get(key, (float(finals.min()), float(finals.max())))
+        # τ over the observed final scores (with a margin), inside the declared range: the steps stay readable
+        low, high = float(finals.min()), float(finals.max())
+        margin = 0.05 * (high - low) or 0.05 * max(abs(high), 1.0)
+        low, high = low - margin, high + margin
+        if key in ranges:
+            low, high = max(low, ranges[key][0]), min(high, ranges[key][1])
         thresholds = np.linspace(low, high, PROFILE_POINTS) if high > low else np.array([low])
         profiles = aggregates.performance_profile({a.label: a.final[key] for a in arms}, thresholds)
         for arm in arms:
@@ -200,9 +207,10 @@ def draw_profiles(path: Path, arms: list[Arm], keys: list[str], ranges: dict[str
         ax.set_ylabel("fraction of seeds with score > τ", fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 2), fontsize=9)
     fig.suptitle(f"Performance profiles of the final scores, band: 95% bootstrap CI over seeds "
                  f"({aggregates.CURVE_RESAMPLES} resamples)", fontsize=11)
     fig.savefig(path, dpi=report.DPI)

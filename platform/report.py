@@ -32,7 +32,7 @@ EPISODE_LENGTH = "env_runners/episode_len_mean"
 WALL_CLOCK = "time_total_s"
 X_AXES = {"steps": (metric_names.ENV_STEPS, "env steps"), "time": (WALL_CLOCK, "wall clock (s)")}
 COLUMNS = 3
-ROWS_PER_SHEET = 5
+ROWS_PER_SHEET = 6  # 18 panels: every DISDAIN figure besides the headline fits one second sheet
 PANEL_INCHES = (5.2, 3.6)
 DPI = 100
 CURVE_POINTS = 100
@@ -142,6 +142,7 @@ def draw_sheet(path: Path, keys: list[str], arms: Mapping[str, list[dict]], *, r
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     titles = titles or {}
     x_key, x_label = X_AXES[x_axis]
@@ -166,13 +167,17 @@ def draw_sheet(path: Path, keys: list[str], arms: Mapping[str, list[dict]], *, r
         ax.set_ylabel(unit(key) + (f" in [{bounds[0]:g}, {bounds[1]:g}]" if bounds else ""), fontsize=10)
         ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
-        if ax.has_data():
-            ax.legend(fontsize=8, loc="best")
-        else:
+        if not ax.has_data():
             ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes, color="gray")
+        elif len(arms) == 1:
+            ax.legend(fontsize=8, loc="best")
+    if len(arms) > 1:  # one legend under the grid: arm labels are long and would cover the curves
+        handles = [Line2D([], [], color=colors[i % len(colors)], label=f"{label} (n={len(trials)} seeds)")
+                   for i, (label, trials) in enumerate(arms.items())]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2), fontsize=9)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    caption = (f"{heading}IQM over seeds (n in each legend), band: 95% bootstrap CI over seeds "
+    caption = (f"{heading}IQM over seeds (n in the legend), band: 95% bootstrap CI over seeds "
                f"({aggregates.CURVE_RESAMPLES} resamples)")
     fig.suptitle(textwrap.fill(caption, 60 * columns), fontsize=11)  # wrapped to the figure's width
     fig.savefig(path, dpi=DPI)
@@ -200,6 +205,8 @@ def report_run(run_dir: Path, metrics: list[str] | None = None, log_to_mlflow: b
             sheets["other" if page == 1 else f"other-{page}"] = rest[start:start + per_sheet]
     out_dir = run_dir / "report"
     out_dir.mkdir(exist_ok=True)
+    for stale in out_dir.glob("*.png"):  # this folder holds the sheets only; a rerun may draw fewer of them
+        stale.unlink()
     arms = arms_of(trials)
     ranges = declared_ranges(spec)
     written = [draw_sheet(out_dir / f"{name}.png", members, arms, ranges=ranges, titles=titles,

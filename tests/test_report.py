@@ -157,7 +157,7 @@ def test_report_puts_the_headline_first_on_a_legible_grid(tmp_path):
     paths = report.report_run(run, log_to_mlflow=False)
     assert [p.name for p in paths] == ["headline.png", "other.png"]
     heights_widths = [matplotlib.image.imread(p).shape[:2] for p in paths]
-    # 4 headline panels on a 3-wide grid, 13 more on a 3 x 5 grid: no strip of tiny panels
+    # 4 headline panels on a 3-wide grid, 13 more on a 3 x 5 grid (of at most 6 rows): no strip of tiny panels
     assert heights_widths[0] == (int(report.DPI * (2 * report.PANEL_INCHES[1] + 0.6)), int(report.DPI * 3 * report.PANEL_INCHES[0]))
     assert heights_widths[1][1] == int(report.DPI * 3 * report.PANEL_INCHES[0]) and heights_widths[1][0] > heights_widths[1][1] * 0.8
     assert report.headline_metrics("disdain") == {
