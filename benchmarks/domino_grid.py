@@ -18,7 +18,7 @@ time). Per iteration: σ(λ_i) and v̄_i/v̄_0 (weight_trace, ratio_trace), ‖�
 (ψ, v̄, σ(λ)) and greedy rollouts of every policy (which corner each one goes to).
 Writes results.jsonl and table.md into --out. Not part of the test suite.
 
-Reported per variant (mean [95% stratified-bootstrap interval] over seeds, rliable):
+Reported per variant (mean [95% bootstrap interval] over seeds, armillary.platform.aggregates):
     constraints met   fraction of policies i ≥ 1 with v̄_i / v̄_0 ≥ α − tolerance (--tolerance, default 0.05)
     met, 2nd-half mean the same for the mean of v̄_i / v̄_0 over the second half of the iterations (what a
                       primal-dual method guarantees: the average, not the last iterate)
@@ -164,7 +164,7 @@ def second_half_mean(trace: list[list[float]]) -> list[float]:
 
 
 def mean_ci(values: list[float]) -> str:
-    """'mean [low, high]': the mean over seeds and its 95% stratified-bootstrap interval (rliable, via
+    """'mean [low, high]': the mean over seeds and its 95% bootstrap interval (via
     armillary.platform.aggregates)."""
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:

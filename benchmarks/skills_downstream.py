@@ -92,7 +92,7 @@ def summarise(rows: list[dict], out: Path, steps: int, bin_size: int) -> str:
             y = np.array([r["success"] for r in mine])
             curves.append([y[x <= e][-1] if (x <= e).any() else np.nan for e in edges])  # last value by each step count
         curves = np.array(curves)
-        # mean over the seeds that have reached each step count, 95% stratified-bootstrap interval (rliable)
+        # mean over the seeds that have reached each step count, 95% bootstrap interval (armillary.platform.aggregates)
         mean, low, high = np.array([aggregates.interval(column[np.isfinite(column)], "mean", (0.0, 1.0))
                                     if np.isfinite(column).any() else (np.nan,) * 3 for column in curves.T]).T
         axis.plot(edges, mean, label=f"{variant} ({len(seeds)} seeds)")

@@ -56,7 +56,7 @@ def run_one(variant: str, seed: int, steps: int, eval_every_steps: int, extra: l
 
 
 def mean_ci(values: list[float]) -> tuple[float, float, float]:
-    """Mean over seeds and its 95% stratified-bootstrap interval (rliable, via armillary.platform.aggregates)."""
+    """Mean over seeds and its 95% bootstrap interval (armillary.platform.aggregates)."""
     mean, low, high = aggregates.interval(np.asarray(values, dtype=float), "mean")
     return float(mean), float(low), float(high)
 
