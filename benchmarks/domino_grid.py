@@ -18,7 +18,7 @@ time). Per iteration: σ(λ_i) and v̄_i/v̄_0 (weight_trace, ratio_trace), ‖�
 (ψ, v̄, σ(λ)) and greedy rollouts of every policy (which corner each one goes to).
 Writes results.jsonl and table.md into --out. Not part of the test suite.
 
-Reported per variant (mean ± 95% t-interval over seeds):
+Reported per variant (mean [95% bootstrap interval] over seeds, armillary.platform.aggregates):
     constraints met   fraction of policies i ≥ 1 with v̄_i / v̄_0 ≥ α − tolerance (--tolerance, default 0.05)
     met, 2nd-half mean the same for the mean of v̄_i / v̄_0 over the second half of the iterations (what a
                       primal-dual method guarantees: the average, not the last iterate)
@@ -45,6 +45,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+
+from armillary.platform import aggregates
 
 PRESETS = {"domino": "domino/grid", "no-diversity": "domino/grid-no-diversity", "fixed-mix": "domino/grid-fixed-mix"}
 
@@ -160,16 +164,13 @@ def second_half_mean(trace: list[list[float]]) -> list[float]:
 
 
 def mean_ci(values: list[float]) -> str:
-    t95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
+    """'mean [low, high]': the mean over seeds and its 95% bootstrap interval (via
+    armillary.platform.aggregates)."""
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return "–"
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return f"{mean:.3f}"
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return f"{mean:.3f} ± {t95.get(n, 1.96) * sd / math.sqrt(n):.3f}"
+    mean, low, high = aggregates.interval(np.asarray(values, dtype=float), "mean")
+    return f"{mean:.3f}" if len(values) < 2 else f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def median_range(values: list[float]) -> str:

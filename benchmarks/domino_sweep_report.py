@@ -4,7 +4,7 @@
     python benchmarks/domino_sweep_report.py runs/domino__grid-alpha-sweep/<run id> --tolerance 0.05 --json out.jsonl
 
 Per trial it reads params.json (the resolved spec and seed) and result.json (one line per training iteration,
-the `domino/*` figures the platform logs), and reports per α (mean ± 95% t-interval over seeds):
+the `domino/*` figures the platform logs), and reports per α (mean [95% bootstrap interval] over seeds, armillary.platform.aggregates):
     constraints met   fraction of policies i ≥ 1 with v̄_i/v̄_0 ≥ α − tolerance at the last iteration
     σ(λ) std          std of σ(λ_i) over the last 25% of iterations, mean over i ≥ 1 (0: settled)
     min ‖ψ_i − ψ_j‖   the learner's moving-average successor features at the last iteration

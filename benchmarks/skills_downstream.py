@@ -70,9 +70,10 @@ def learn_downstream(variant: str, seed: int, steps: int, library: Path | None) 
 
 def summarise(rows: list[dict], out: Path, steps: int, bin_size: int) -> str:
     import numpy as np
-    from scipy import stats
 
     import matplotlib
+
+    from armillary.platform import aggregates
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -91,16 +92,17 @@ def summarise(rows: list[dict], out: Path, steps: int, bin_size: int) -> str:
             y = np.array([r["success"] for r in mine])
             curves.append([y[x <= e][-1] if (x <= e).any() else np.nan for e in edges])  # last value by each step count
         curves = np.array(curves)
-        mean = np.nanmean(curves, axis=0)
-        half = (stats.t.ppf(0.975, len(seeds) - 1) * np.nanstd(curves, axis=0, ddof=1) / np.sqrt(len(seeds))
-                if len(seeds) > 1 else np.zeros_like(mean))
+        # mean over the seeds that have reached each step count, 95% bootstrap interval (armillary.platform.aggregates)
+        mean, low, high = np.array([aggregates.interval(column[np.isfinite(column)], "mean", (0.0, 1.0))
+                                    if np.isfinite(column).any() else (np.nan,) * 3 for column in curves.T]).T
         axis.plot(edges, mean, label=f"{variant} ({len(seeds)} seeds)")
-        axis.fill_between(edges, mean - half, mean + half, alpha=0.2)
-        table.append(f"| {variant} | {len(seeds)} | " + " | ".join(f"{m:.2f} ± {h:.2f}" for m, h in zip(mean, half)) + " |")
+        axis.fill_between(edges, low, high, alpha=0.2)
+        table.append(f"| {variant} | {len(seeds)} | " + " | ".join(f"{m:.2f} [{lo:.2f}, {hi:.2f}]"
+                                                                    for m, lo, hi in zip(mean, low, high)) + " |")
     axis.set_xlabel("primitive env steps")
     axis.set_ylabel("success rate (goal within 30 steps)")
     axis.set_ylim(0, 1.05)
-    axis.set_title("Goal reaching with frozen skills, 9x9 room (mean ± 95% CI)")
+    axis.set_title("Goal reaching with frozen skills, 9x9 room (mean, 95% bootstrap CI)")
     axis.legend()
     figure.tight_layout()
     figure.savefig(out / "downstream_success.png", dpi=120)

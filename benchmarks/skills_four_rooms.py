@@ -8,7 +8,7 @@ Variants (same env-step budget, same PPO/discriminator settings from the preset,
     vic            E=1, λ=0       (plain VIC with a fixed start)
 Each (variant, seed) runs in its own process (at most --parallel at a time, OMP_NUM_THREADS=1), built from
 the preset through the platform (load_spec → build_algorithm_config), sampling in-process. Writes
-curves.json, curves.png (mean ± 95% CI over seeds), table.md, and for one DISDAIN seed the bonus plot.
+curves.json, curves.png (mean, 95% stratified-bootstrap CI over seeds), table.md, and for one DISDAIN seed the bonus plot.
 Marked slow: not part of the default test suite.
 """
 
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from parallel_runs import build_worker, run_jobs, stop_worker
+
+from armillary.platform import aggregates
 
 VARIANTS = {
     "disdain": ("disdain/four-rooms", []),
@@ -53,15 +55,10 @@ def run_one(variant: str, seed: int, steps: int, eval_every_steps: int, extra: l
     stop_worker(algo)
 
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of a 95% t-interval over seeds."""
-    t95 = {1: float("nan"), 2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, float("nan")
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, t95.get(n, 1.96) * sd / math.sqrt(n)
+def mean_ci(values: list[float]) -> tuple[float, float, float]:
+    """Mean over seeds and its 95% bootstrap interval (armillary.platform.aggregates)."""
+    mean, low, high = aggregates.interval(np.asarray(values, dtype=float), "mean")
+    return float(mean), float(low), float(high)
 
 
 def _per_seed(lines: list[dict], variant: str) -> dict[int, list[tuple[int, float]]]:
@@ -80,14 +77,12 @@ def summarise(lines: list[dict], out: Path, eval_every_steps: int) -> str:
     axes = figure.subplots()
     for variant, points in curves.items():
         xs = sorted(points)
-        stats = [mean_ci(list(points[x].values())) for x in xs]
-        means = [m for m, _ in stats]
-        half = [0.0 if math.isnan(h) else h for _, h in stats]
+        means, lows, highs = zip(*[mean_ci(list(points[x].values())) for x in xs])
         axes.plot(xs, means, label=variant)
-        axes.fill_between(xs, [m - h for m, h in zip(means, half)], [m + h for m, h in zip(means, half)], alpha=0.2)
+        axes.fill_between(xs, lows, highs, alpha=0.2)
     axes.set_xlabel("env steps")
     axes.set_ylabel("effective skills exp(E[log q̄(z|s_T) + log N])")
-    axes.set_title("Four Rooms small, N=24, T=8 (mean ± 95% CI over seeds)")
+    axes.set_title("Four Rooms small, N=24, T=8 (mean, 95% stratified-bootstrap CI over seeds)")
     axes.legend()
     figure.tight_layout()
     figure.savefig(out / "curves.png", dpi=100)
@@ -101,13 +96,13 @@ def summarise(lines: list[dict], out: Path, eval_every_steps: int) -> str:
         for x in marks:
             values = list(points.get(x, {}).values())
             if values:
-                mean, half = mean_ci(values)
-                cells.append(f"{mean:.1f} ± {half:.1f} (n={len(values)})")
+                mean, low, high = mean_ci(values)
+                cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}] (n={len(values)})")
             else:
                 cells.append("–")
         last = [sum(e for _, e in sorted(v)[-3:]) / 3 for v in _per_seed(lines, variant).values()]
-        mean, half = mean_ci(last)
-        cells.append(f"{mean:.1f} ± {half:.1f}")
+        mean, low, high = mean_ci(last)
+        cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}]")
         rows.append(f"| {variant} | " + " | ".join(cells) + " |")
     # The same comparison without the discriminator: what the near-greedy skills do at the last evaluation.
     rows += ["", "| variant | distinct end cells of the 24 skills | plug-in I(Z; S_T), bits | 2^I |", "|---|---|---|---|"]
@@ -115,7 +110,8 @@ def summarise(lines: list[dict], out: Path, eval_every_steps: int) -> str:
         finals = [max(v, key=lambda line: line["env_steps"]) for v in _lines_per_seed(lines, variant).values()]
         cells = mean_ci([f["distinct_final_states"] for f in finals])
         bits = mean_ci([f["mutual_information_final_bits"] for f in finals])
-        rows.append(f"| {variant} | {cells[0]:.1f} ± {cells[1]:.1f} (n={len(finals)}) | {bits[0]:.2f} ± {bits[1]:.2f} | {2 ** bits[0]:.1f} |")
+        rows.append(f"| {variant} | {cells[0]:.1f} [{cells[1]:.1f}, {cells[2]:.1f}] (n={len(finals)}) | "
+                    f"{bits[0]:.2f} [{bits[1]:.2f}, {bits[2]:.2f}] | {2 ** bits[0]:.1f} |")
     table = "\n".join(rows)
     (out / "table.md").write_text(table + "\n")
     return table

@@ -34,6 +34,9 @@ class EnvEntry:
     smoke: dict[str, Any] = field(default_factory=dict)
     # Suggested RLlib `model_config` for this observation type (e.g. conv filters for pixels).
     model_config: dict[str, Any] = field(default_factory=dict)
+    # Optional: the lowest and highest episode return possible with these options, e.g. CartPole-v1 (0, 500).
+    # Reports clip the confidence intervals of the return to it.
+    return_range: Callable[[Any], tuple[float, float]] | None = None
 
     def build(self, options: dict[str, Any] | EnvOptions | None = None) -> "gym.Env":
         if not isinstance(options, EnvOptions):
@@ -63,3 +66,6 @@ class AlgorithmEntry:
     # Optional: result key → column title of the few figures the live progress table shows instead of the mean
     # episode return (for algorithms whose episodes have no meaningful return, e.g. SCoRe's accuracies).
     progress_metrics: dict[str, str] | None = None
+    # Optional: the values each bounded metric can take with these hyperparameters, metric key → (low, high), e.g.
+    # an accuracy in [0, 1]. Reports clip their confidence intervals to these bounds.
+    metric_ranges: Callable[[Any], dict[str, tuple[float, float]]] | None = None

@@ -357,6 +357,10 @@ def measure_steps_per_second(env: gym.Env, num_steps: int = 200_000, seed: int =
     return num_steps / (time.perf_counter() - start)
 
 
+def _goal_return(options) -> tuple[float, float]:
+    return (0.0, 1.0)  # reward 1 on reaching the goal, which ends the episode; 0 everywhere else
+
+
 register(
     EnvEntry(
         name="four-rooms-small",
@@ -364,6 +368,7 @@ register(
         make=lambda options: GridWorldEnv(FOUR_ROOMS_SMALL, options),
         description="DISDAIN's small Four Rooms: 24 free cells, 5 actions (no-op + 4 moves), fixed start, T = 8.",
         family="grid",
+        return_range=_goal_return,
     )
 )
 register(
@@ -373,6 +378,7 @@ register(
         make=lambda options: GridWorldEnv(FOUR_ROOMS, options),
         description="Sutton, Precup & Singh's Four Rooms: 11x11 interior, 104 free cells, 5 actions, fixed start.",
         family="grid",
+        return_range=_goal_return,
     )
 )
 register(
@@ -382,6 +388,7 @@ register(
         make=lambda options: GridWorldEnv(open_room_map(options.size), options),
         description="An empty square room (default 9x9 free cells) with random starts, for RVIC.",
         family="grid",
+        return_range=_goal_return,
         smoke={"size": 5},
     )
 )

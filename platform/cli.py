@@ -1,4 +1,4 @@
-"""`armillary`: run, submit, resume, list, report, diff, validate and render experiments.
+"""`armillary`: run, submit, resume, list, report, compare, diff, validate and render experiments.
 
 Every command that takes an experiment validates it completely before doing anything else: a bad spec
 prints one line per problem (field and what was expected) and exits with code 2, with no Ray started.
@@ -205,6 +205,20 @@ def cmd_diff(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from armillary.platform.compare import CompareError, compare_runs
+
+    try:
+        paths = compare_runs([Path(r) for r in args.run_dirs], out=Path(args.out) if args.out else None,
+                             metrics=args.metric or None, x_axis=args.x, log_to_mlflow=not args.no_mlflow)
+    except CompareError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    for path in paths:
+        print(path)
+    return 0
+
+
 def cmd_render_k8s(args) -> int:
     if args.profile:
         args.overrides = [*args.overrides, f"resources.profile={args.profile}"]
@@ -258,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="presets, algorithms and environments")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("report", help="learning curves (mean ± 95%% CI over seeds vs env steps)")
+    p = sub.add_parser("report", help="learning curves (IQM and 95%% bootstrap CI over seeds vs env steps)")
     p.add_argument("run_dir")
     p.add_argument("--metric", action="append", help="metric to plot (repeatable); default: return and method figures")
     p.add_argument("--no-mlflow", action="store_true", help="do not log the plots to MLflow")
@@ -268,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a")
     p.add_argument("run_b")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("compare", help="finished runs (or the arms of one run) side by side: curves, IQM table, P(X > Y)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--metric", action="append", help="metric to compare (repeatable); default: the headline metrics")
+    p.add_argument("--x", choices=["steps", "time"], default="steps", help="x axis of the curves: env steps or wall clock")
+    p.add_argument("--out", help="folder for the PNGs and compare.md (default: RUN_DIR/compare of the first run)")
+    p.add_argument("--no-mlflow", action="store_true", help="do not log the comparison to the runs' MLflow runs")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("serve", help="start a shared service, e.g. `armillary serve reward-model --model PATH`")
     p.add_argument("service", choices=sorted(SERVICES), help="reward-model: the CLIP reward as a Ray Serve application")

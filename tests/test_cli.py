@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from armillary.platform import cli
-from armillary.platform.report import diff_runs, mean_ci, report_run
+from armillary.platform.report import diff_runs, report_run
 
 from conftest import REPO_ROOT
 
@@ -63,20 +63,10 @@ def test_diff_names_what_differs(tmp_path):
     assert "2 field(s) differ" in text
 
 
-def test_report_draws_mean_and_ci_over_seeds(tmp_path):
+def test_report_draws_the_headline_sheet_over_seeds(tmp_path):
     run = _fake_run(tmp_path / "run", 1e-3, {0: [10, 20, 30], 1: [20, 30, 50]})
     paths = report_run(run, log_to_mlflow=False)
-    assert [p.name for p in paths] == ["return.png"] and paths[0].stat().st_size > 1000
-
-
-def test_mean_ci_matches_a_hand_computation():
-    import numpy as np
-
-    x = np.array([0.0, 1.0])
-    grid, mean, half = mean_ci([(x, np.array([0.0, 2.0])), (x, np.array([2.0, 4.0]))], points=2)
-    assert mean.tolist() == [1.0, 3.0]
-    # two seeds: sd = sqrt(2), sem = 1, t(0.975, 1) = 12.706
-    assert half == pytest.approx([12.706, 12.706], rel=1e-3)
+    assert [p.name for p in paths] == ["headline.png"] and paths[0].stat().st_size > 1000
 
 
 def test_resume_refuses_a_folder_that_is_not_a_run_and_skips_a_completed_run(tmp_path, capsys):

@@ -5,6 +5,7 @@ start state is part of what the policy and the discriminator see. No Ray import:
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any, Callable
 
 from armillary.algorithms.registry import register
@@ -26,6 +27,22 @@ def _final_artifacts(algo, folder) -> None:
     write_skill_artifacts(algo, folder)
 
 
+def _headline_metrics(name: str) -> dict[str, str]:
+    return {f"{name}/effective_skills": "effective skills (eval)", f"{name}/effective_skills_train": "effective skills (train)",
+            f"{name}/discriminator_accuracy": "discriminator acc"}
+
+
+def _metric_ranges(name: str) -> Callable[[Any], dict[str, tuple[float, float]]]:
+    """q(z|s_T) ≤ 1, so exp(E[log q + log N]) ≤ N; the plug-in I(Z; S_T) ≤ H(Z) = log2 N bits."""
+
+    def ranges(hp) -> dict[str, tuple[float, float]]:
+        n = float(hp.num_skills)
+        return {f"{name}/effective_skills": (0.0, n), f"{name}/effective_skills_train": (0.0, n),
+                f"{name}/discriminator_accuracy": (0.0, 1.0), f"{name}/mutual_information_final_bits": (0.0, math.log2(n))}
+
+    return ranges
+
+
 def register_skill_algorithm(*, name: str, hyperparameters: type[Hyperparameters], method: str,
                              include_start: bool | Callable[[Any], bool], description: str) -> AlgorithmEntry:
     """method: "module:Class" of the SkillMethod; include_start: a constant or a function of the hyperparameters."""
@@ -40,5 +57,4 @@ def register_skill_algorithm(*, name: str, hyperparameters: type[Hyperparameters
 
     return register(AlgorithmEntry(name=name, hyperparameters=hyperparameters, config_class=_config_class, apply=apply,
                                    description=description, smoke=dict(SMOKE), final_artifacts=_final_artifacts,
-                                   progress_metrics={f"{name}/effective_skills_train": "effective skills",
-                                                     f"{name}/discriminator_accuracy": "discriminator acc"}))
+                                   progress_metrics=_headline_metrics(name), metric_ranges=_metric_ranges(name)))
