@@ -67,7 +67,6 @@ def ppo_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tenso
     With with_stats, also RLlib's figures: policy_loss, vf_loss (Σ_k clipped), vf_loss_unclipped,
     vf_explained_var (of the first stream), entropy, mean_kl_loss (0: the KL penalty is the caller's)."""
     surrogate = clipped_surrogate(logp, old_logp, advantages, clip_param)
-    zero = torch.zeros((), device=surrogate.device)
     streams = values is not None and values.dim() == 2
     if streams and len(stream_names) != values.shape[-1]:
         raise ValueError(f"stream_names must name each of the {values.shape[-1]} value streams, got {stream_names}")
@@ -80,11 +79,12 @@ def ppo_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tenso
                 vf_loss = vf_loss.sum(-1)  # the unclipped error enters only the figures
             vf_loss_clipped = vf_loss_clipped.sum(-1)
     else:
-        vf_loss = vf_loss_clipped = zero
+        vf_loss = vf_loss_clipped = torch.zeros((), device=surrogate.device)
     total = torch.mean(-surrogate + vf_loss_coeff * vf_loss_clipped - entropy_coeff * entropy)
     if not with_stats:
         return total, {}
     with torch.no_grad():
+        zero = torch.zeros((), device=surrogate.device)
         stats = {
             "policy_loss": -torch.mean(surrogate),
             "vf_loss": torch.mean(vf_loss_clipped),
