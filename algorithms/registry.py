@@ -8,12 +8,12 @@ resources profile, so moving an experiment from a laptop to a cluster never chan
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from pydantic import BaseModel, ConfigDict
-
 from armillary.platform.catalog import Catalog
+from armillary.platform.strict import StrictModel
 
 if TYPE_CHECKING:  # keep this module importable without Ray
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -21,10 +21,23 @@ if TYPE_CHECKING:  # keep this module importable without Ray
     from armillary.envs.registry import EnvEntry
 
 
-class Hyperparameters(BaseModel):
-    """Base class of every algorithm's hyperparameters: typed, documented, unknown fields rejected."""
+class Hyperparameters(StrictModel):
+    """Base class of every algorithm's hyperparameters: typed, documented, unknown fields, booleans for numbers and
+    non-finite floats rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    def layout_problems(self, num_learners: int, num_env_runners: int) -> list[str]:
+        """What cannot run with this many learners and env runners (e.g. a batch that does not split over the
+        learners), one 'algorithm.config.field: what is wrong' line each. Checked when the spec is validated."""
+        return []
+
+
+# What every algorithm's results hold (RLlib's new API stack, flattened by platform.metrics.summarize): the names a
+# Tune metric or a stop criterion may use besides the algorithm's own. tests/test_presets.py checks them against
+# real results.
+RLLIB_METRICS: tuple[str, ...] = (
+    "training_iteration", "time_this_iter_s", "time_total_s", "throughput/env_steps_per_second",
+    "env_runners/episode_return_mean", "env_runners/num_env_steps_sampled_lifetime",
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,15 @@ class AlgorithmEntry:
     # Optional: result key → column title of the few figures the live progress table shows instead of the mean
     # episode return (for algorithms whose episodes have no meaningful return, e.g. SCoRe's accuracies).
     progress_metrics: dict[str, str] | None = None
+    # The algorithm's own figures (`<algorithm>/<name>`; fnmatch patterns such as "domino/lagrange/*"), reported on top
+    # of RLLIB_METRICS: together, the names `tune.metric` and `stop.metric` may use (checked by validate).
+    metrics: tuple[str, ...] = ()
+
+    def reported_metric_names(self) -> list[str]:
+        return [*RLLIB_METRICS, *self.metrics]
+
+    def reports(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.reported_metric_names())
 
 
 # Modules whose import registers algorithms (imported on first lookup).
@@ -77,6 +99,20 @@ def names() -> list[str]:
 
 def get(name: str) -> AlgorithmEntry:
     return _CATALOG.get(name)
+
+
+def batch_problems(train_batch_size: int, num_learners: int, minibatch_size: int | None = None) -> list[str]:
+    """A total batch must split evenly over the learners, and a minibatch fit in one learner's share (RLlib refuses
+    both, but only once Ray runs)."""
+    learners = max(1, num_learners)
+    if train_batch_size % learners:
+        return [f"algorithm.config.train_batch_size: {train_batch_size} does not split evenly over {learners} learners "
+                "(resources.num_learners); use a multiple of the number of learners"]
+    if minibatch_size is not None and minibatch_size > train_batch_size // learners:
+        share = "" if learners == 1 else f" / {learners} learners = {train_batch_size // learners}"
+        return [f"algorithm.config.minibatch_size: {minibatch_size} is larger than a learner's train batch "
+                f"(train_batch_size {train_batch_size}{share}); use at most that"]
+    return []
 
 
 def split_batch(total: int, num_learners: int) -> int:

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import gymnasium as gym
-from pydantic import BaseModel, ConfigDict
-
 from armillary.platform.catalog import Catalog
+from armillary.platform.strict import StrictModel
 
 
-class EnvOptions(BaseModel):
-    """Base class of every environment's options: typed, unknown fields rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class EnvOptions(StrictModel):
+    """Base class of every environment's options: typed, unknown fields, booleans for numbers and non-finite floats
+    rejected."""
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,12 @@ def cmd_submit(args) -> int:
 def cmd_validate(args) -> int:
     job = _job_preset(args.experiment)
     if job is not None:
-        print(f"{args.experiment}: a job preset; runs python -m {job.job} {' '.join(job.job_argv(args.overrides, smoke=args.smoke))}")
+        try:
+            argv = job.job_argv(args.overrides, smoke=args.smoke)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{args.experiment}: a job preset; runs python -m {job.job} {' '.join(argv)}")
         return 0
     spec = _load(args)
     print(f"{args.experiment}: valid ({spec.algorithm.name} on {spec.env.name}, {len(spec.seeds)} seed(s), "
