@@ -31,12 +31,22 @@ class Hyperparameters(StrictModel):
         return []
 
 
-# What every algorithm's results hold (RLlib's new API stack, flattened by platform.metrics.summarize): the names a
-# Tune metric or a stop criterion may use besides the algorithm's own. tests/test_presets.py checks them against
-# real results.
+# What RLlib's results hold (new API stack, flattened by platform.metrics.summarize): the names a Tune metric or a stop
+# criterion may use besides the algorithm's own (AlgorithmEntry.metrics). Episode and bookkeeping figures by exact name,
+# so a typo or an old-API name (`episode_reward_mean`) is refused; RLlib's per-module learner and replay-buffer figures,
+# whose names depend on module ids and settings, by namespace. tests/test_presets.py checks them against real results.
 RLLIB_METRICS: tuple[str, ...] = (
-    "training_iteration", "time_this_iter_s", "time_total_s", "throughput/env_steps_per_second",
-    "env_runners/episode_return_mean", "env_runners/num_env_steps_sampled_lifetime",
+    "training_iteration", "iterations_since_restore", "time_this_iter_s", "time_total_s", "time_since_restore",
+    "timestamp", "done", "num_env_steps_sampled_lifetime", "num_training_step_calls_per_iteration",
+    "throughput/env_steps_per_second",
+    *(f"env_runners/{name}" for name in (
+        "episode_return_mean", "episode_return_min", "episode_return_max", "episode_len_mean", "episode_len_min",
+        "episode_len_max", "episode_duration_sec_mean", "num_episodes", "num_episodes_lifetime", "num_env_steps_sampled",
+        "num_env_steps_sampled_lifetime", "agent_episode_return_mean/*", "module_episode_return_mean/*",
+        "num_agent_steps_sampled/*", "num_agent_steps_sampled_lifetime/*", "num_module_steps_sampled/*",
+        "num_module_steps_sampled_lifetime/*", "sample", "time_between_sampling", "env_to_module_sum_episodes_length_in",
+        "env_to_module_sum_episodes_length_out")),
+    "learners/*", "replay_buffer/*", "perf/*", "env_runner_group/*",
 )
 
 

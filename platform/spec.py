@@ -545,8 +545,9 @@ def _check_metrics(spec: ExperimentSpec) -> list[str]:
         if not entry.reports(name):
             close = difflib.get_close_matches(name, entry.reported_metric_names(), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            problems.append(f"{field}: {spec.algorithm.name} never reports a metric {name!r}{hint} (its metrics: "
-                            f"`armillary list`, the algorithm's README)")
+            own = f" and its own {', '.join(entry.metrics)}" if entry.metrics else ""
+            problems.append(f"{field}: {spec.algorithm.name} never reports a metric {name!r}{hint} (it reports RLlib's "
+                            f"env_runners/..., learners/... figures{own})")
     return problems
 
 

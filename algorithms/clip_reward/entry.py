@@ -99,5 +99,6 @@ ENTRY = register(
         description="PPO on a language-goal reward from a CLIP model served by Ray Serve (r = 1[P(goal|frame) > β]).",
         smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "frames_per_request": 64},
         prepare=prepare,
+        metrics=("clip-reward-ppo/*", "env_runners/clip_reward/*"),
     )
 )

@@ -119,5 +119,6 @@ ENTRY = register(
         # policy and 200-step clips alone took ~40 s).
         smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "summary_episodes": 1, "clip_steps": 20},
         final_artifacts=final_artifacts,
+        metrics=("domino/*",),
     )
 )

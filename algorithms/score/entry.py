@@ -91,5 +91,6 @@ ENTRY = register(
         # An episode's "return" is meaningless here; the sampled batch's accuracies are in every result (the greedy
         # figures only every eval_every iterations).
         progress_metrics={"score/train/acc_t1": "acc@t1 (sampled)", "score/train/acc_t2": "acc@t2 (sampled)"},
+        metrics=("score/*",),
     )
 )

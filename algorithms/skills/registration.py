@@ -37,4 +37,5 @@ def register_skill_algorithm(*, name: str, hyperparameters: type[Hyperparameters
         return configure_skill_algorithm(config, hp, env_entry, num_learners, method_class, include_start=start)
 
     return register(AlgorithmEntry(name=name, hyperparameters=hyperparameters, config_class=_config_class, apply=apply,
-                                   description=description, smoke=dict(SMOKE), final_artifacts=_final_artifacts))
+                                   description=description, smoke=dict(SMOKE), final_artifacts=_final_artifacts,
+                                   metrics=(f"{name}/*",)))
