@@ -471,7 +471,7 @@ def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
     spec = validate(data)
     algo_smoke = algorithms.get(spec.algorithm.name).smoke
     env_smoke = environments.get(spec.env.name).smoke
-    data.setdefault("algorithm", {}).setdefault("config", {}).update(copy.deepcopy(algo_smoke))
+    _deep_merge(data.setdefault("algorithm", {}).setdefault("config", {}), algo_smoke)  # nested: e.g. one model field
     data.setdefault("env", {})
     data["env"]["config"] = {**(data["env"].get("config") or {}), **copy.deepcopy(env_smoke)}
     data["seeds"] = spec.seeds[:1]

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field
 
 from armillary.algorithms.clip_reward.config import ServeConfig
+from armillary.algorithms.clip_reward.quick_model import BUILTIN_PREFIX, check_builtin, resolve_model
 from armillary.algorithms.ppo.entry import PPOHyperparameters
 from armillary.algorithms.registry import AlgorithmEntry, register
 
@@ -73,7 +74,11 @@ def apply(config, hp: ClipRewardPPOHyperparameters, env_entry, num_learners: int
 
 
 def check_model_exists(model: str) -> None:
-    """A model given as a local path must be a folder here; a hub name ("org/name") is left to the loader."""
+    """A model given as a local path must be a folder here, a built-in one must exist; a hub name ("org/name") is
+    left to the loader."""
+    if model.startswith(BUILTIN_PREFIX):
+        check_builtin(model)
+        return
     looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
     if looks_like_path and not Path(model).expanduser().is_dir():
         raise ValueError(
@@ -87,7 +92,8 @@ def prepare(hp: ClipRewardPPOHyperparameters) -> None:
     from armillary.algorithms.clip_reward.serve import ensure_running
 
     check_model_exists(hp.reward_model.model)
-    ensure_running(hp.reward_model)
+    # A built-in model is made here, on the driver, and the deployment loads its saved folder.
+    ensure_running(hp.reward_model.model_copy(update={"model": resolve_model(hp.reward_model.model)}))
 
 
 ENTRY = register(
@@ -97,7 +103,9 @@ ENTRY = register(
         config_class=_config_class,
         apply=apply,
         description="PPO on a language-goal reward from a CLIP model served by Ray Serve (r = 1[P(goal|frame) > β]).",
-        smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "frames_per_request": 64},
+        # A smoke run serves the built-in untrained tiny model: the real path, without `clip-reward/fit` first.
+        smoke={"train_batch_size": 256, "minibatch_size": 64, "num_epochs": 1, "frames_per_request": 64,
+               "reward_model": {"model": f"{BUILTIN_PREFIX}tiny-untrained"}},
         prepare=prepare,
         metrics=("clip-reward-ppo/*", "env_runners/clip_reward/*"),
     )
