@@ -205,7 +205,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     resources = trial_resources_or_refuse(spec)
     check_cluster_fits(spec, resources)
     uri = tracking.resolve_tracking_uri(spec, root)
-    problem = tracking_uri_problem(uri)
+    problem = tracking_uri_problem(uri)  # validate checked it where the spec was loaded; this is where it runs
     if problem:
         raise SpecError([f"{'tracking.mlflow_uri' if spec.tracking.mlflow_uri else 'MLFLOW_TRACKING_URI'}: {problem}"])
     prepare(spec)

@@ -552,9 +552,12 @@ def _check_metrics(spec: ExperimentSpec) -> list[str]:
 
 
 def _check_tracking(spec: ExperimentSpec) -> list[str]:
-    uri = spec.tracking.mlflow_uri
+    """The tracking URI the run will use: the spec's, else $MLFLOW_TRACKING_URI of this process."""
+    field, uri = "tracking.mlflow_uri", spec.tracking.mlflow_uri
+    if not uri:
+        field, uri = "MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI")
     problem = tracking_uri_problem(uri) if uri else None
-    return [f"tracking.mlflow_uri: {problem}"] if problem else []
+    return [f"{field}: {problem}"] if problem else []
 
 
 def tracking_uri_problem(uri: str) -> str | None:
