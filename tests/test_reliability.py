@@ -205,7 +205,7 @@ def test_driver_killed_mid_run_resumes_without_losing_or_duplicating(tmp_path):
             table = list(csv.reader(handle))
         assert all(len(row) == len(table[0]) for row in table), "rows and header differ in length"
         column = table[0].index("training_iteration")
-        assert [int(row[column]) for row in table[1:]] == list(range(1, 9))
+        assert [int(float(row[column])) for row in table[1:]] == list(range(1, 9))
 
 
 def _trial_worker_pids(runs: Path) -> list[int]:
