@@ -7,21 +7,40 @@ resources profile, so moving an experiment from a laptop to a cluster never chan
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from armillary.core.hyperparameters import Hyperparameters
-from pydantic import BaseModel, ConfigDict
+from armillary.core.strict import StrictModel
 
 if TYPE_CHECKING:  # keep this module importable without Ray or gymnasium
     import gymnasium as gym
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 
-class EnvOptions(BaseModel):
-    """Base class of every environment's options: typed, unknown fields rejected."""
+class EnvOptions(StrictModel):
+    """Base class of every environment's options: typed, unknown fields, booleans for numbers and non-finite floats
+    rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+# What RLlib's results hold (new API stack, flattened by platform.metrics.summarize): the names a Tune metric or a stop
+# criterion may use besides the algorithm's own (AlgorithmEntry.metrics). Episode and bookkeeping figures by exact name,
+# so a typo or an old-API name (`episode_reward_mean`) is refused; RLlib's per-module learner and replay-buffer figures,
+# whose names depend on module ids and settings, by namespace. tests/test_presets.py checks them against real results.
+RLLIB_METRICS: tuple[str, ...] = (
+    "training_iteration", "iterations_since_restore", "time_this_iter_s", "time_total_s", "time_since_restore",
+    "timestamp", "done", "num_env_steps_sampled_lifetime", "num_training_step_calls_per_iteration",
+    "throughput/env_steps_per_second",
+    *(f"env_runners/{name}" for name in (
+        "episode_return_mean", "episode_return_min", "episode_return_max", "episode_len_mean", "episode_len_min",
+        "episode_len_max", "episode_duration_sec_mean", "num_episodes", "num_episodes_lifetime", "num_env_steps_sampled",
+        "num_env_steps_sampled_lifetime", "agent_episode_return_mean/*", "module_episode_return_mean/*",
+        "num_agent_steps_sampled/*", "num_agent_steps_sampled_lifetime/*", "num_module_steps_sampled/*",
+        "num_module_steps_sampled_lifetime/*", "sample", "time_between_sampling", "env_to_module_sum_episodes_length_in",
+        "env_to_module_sum_episodes_length_out")),
+    "learners/*", "replay_buffer/*", "perf/*", "env_runner_group/*",
+)
 
 
 @dataclass(frozen=True)
@@ -69,3 +88,12 @@ class AlgorithmEntry:
     # Optional: the values each bounded metric can take with these hyperparameters, metric key → (low, high), e.g.
     # an accuracy in [0, 1]. Reports clip their confidence intervals to these bounds.
     metric_ranges: Callable[[Any], dict[str, tuple[float, float]]] | None = None
+    # The algorithm's own figures (`<algorithm>/<name>`; fnmatch patterns such as "domino/lagrange/*"), reported on top
+    # of RLLIB_METRICS: together, the names `tune.metric` and `stop.metric` may use (checked by validate).
+    metrics: tuple[str, ...] = ()
+
+    def reported_metric_names(self) -> list[str]:
+        return [*RLLIB_METRICS, *self.metrics]
+
+    def reports(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.reported_metric_names())

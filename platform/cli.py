@@ -54,8 +54,17 @@ def connect_ray(address: str | None = None, *, dashboard: bool = True, verbose: 
         kwargs["_metrics_export_port"] = int(os.environ["ARMILLARY_METRICS_EXPORT_PORT"])
     # address="local": always a fresh Ray for this process. A bare ray.init() would join whatever cluster
     # `ray start` last recorded on this machine, even a dead one.
+    # Loopback only: the embedded Ray is this process's, and its GCS, raylet, object manager, agents, dashboard and
+    # metrics export (unauthenticated Prometheus) have no business on the laptop's other interfaces. Ray turns
+    # 127.0.0.1 into the machine's address unless it runs as a single-machine Ray (its own switch, the default on
+    # macOS and Windows); the variable reaches the processes it starts, the constant this already-imported Ray.
+    from ray._private import ray_constants
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
     context = ray.init(address="local", include_dashboard=dashboard, dashboard_host="127.0.0.1",
-                       runtime_env={"env_vars": {"MUJOCO_GL": "egl"}}, log_to_driver=verbose, **kwargs)
+                       _node_ip_address="127.0.0.1", runtime_env={"env_vars": {"MUJOCO_GL": "egl"}},
+                       log_to_driver=verbose, **kwargs)
     _quiet_again(verbose)
     if dashboard and context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}")
@@ -160,7 +169,12 @@ def cmd_submit(args) -> int:
 def cmd_validate(args) -> int:
     job = _job_preset(args.experiment)
     if job is not None:
-        print(f"{args.experiment}: a job preset; runs python -m {job.job} {' '.join(job.job_argv(args.overrides, smoke=args.smoke))}")
+        try:
+            argv = job.job_argv(args.overrides, smoke=args.smoke)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{args.experiment}: a job preset; runs python -m {job.job} {' '.join(argv)}")
         return 0
     spec = _load(args)
     print(f"{args.experiment}: valid ({spec.algorithm.name} on {spec.env.name}, {len(spec.seeds)} seed(s), "

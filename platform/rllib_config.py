@@ -16,36 +16,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from armillary.algorithms import registry as algorithms  # noqa: E402
 from armillary.envs import registry as environments  # noqa: E402
-from armillary.platform.spec import ExperimentSpec  # noqa: E402
-
-# Defaults per profile, chosen with benchmarks/throughput.py (see benchmarks/README.md). local-cpu: PPO on
-# cheap envs is bound by per-step Python overhead, not by the env, so the trial's own process samples a
-# vector of envs (one batched forward per 16 env steps) instead of an env-runner actor: PPO samples and
-# learns in turn, so a second process idles half the time, and a trial asking for one CPU lets Tune run two
-# seeds at once on a 2-core laptop. Not wider than 16: RLlib gives each env train_batch / num_envs steps per
-# iteration, so a wide vector shortens the rollouts that small (smoke-sized) batches learn from; 64 envs was
-# ~1.3x faster on CartPole with RLlib's generic env runner (~1.15x with the `ppo` entry's lean one, quiet
-# machine) but a 128-step batch then gave each env 2 steps. Other profiles: unmeasured here.
-PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "local-cpu": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus_per_env_runner": 1,
-                  "num_learners": 0, "num_gpus_per_learner": 0},
-    "local-gpu": {"num_env_runners": 2, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
-                  "num_learners": 0, "num_gpus_per_learner": 1},
-    "cluster-cpu": {"num_env_runners": 8, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
-                    "num_learners": 1, "num_gpus_per_learner": 0},
-    "cluster-gpu": {"num_env_runners": 16, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
-                    "num_learners": 1, "num_gpus_per_learner": 1},
-}
-
-
-def resolved_resources(spec: ExperimentSpec) -> dict[str, Any]:
-    """The profile's defaults with the spec's explicit resource fields on top."""
-    resources = dict(PROFILE_DEFAULTS[spec.resources.profile])
-    for key, value in spec.resources.model_dump().items():
-        if key in resources and value is not None:
-            resources[key] = value
-    return resources
-
+# The profiles' defaults live with the spec, which checks the algorithm's batches against them.
+from armillary.platform.spec import PROFILE_DEFAULTS, ExperimentSpec, resolved_resources  # noqa: E402, F401
 
 def _make_env(name: str, env_config: dict[str, Any]):
     # RLlib passes an EnvContext (a dict plus worker/vector indices); only the options are ours.

@@ -17,14 +17,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray.tune import Callback
+
 from armillary.platform import console, metrics, tracking
 from armillary.platform.rllib_config import build_algorithm_config
-from armillary.platform.spec import ExperimentSpec, SpecError, load_run_spec
+from armillary.platform.spec import ExperimentSpec, SpecError, load_run_spec, tracking_uri_problem, validate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,6 +129,47 @@ def trial_resources(spec: ExperimentSpec):
     return config.algo_class.default_resource_request(config)
 
 
+def trial_resources_or_refuse(spec: ExperimentSpec):
+    """trial_resources, with an algorithm's refusal to build this config (ValueError 'field: why') as a spec problem."""
+    try:
+        return trial_resources(spec)
+    except ValueError as err:
+        raise SpecError([str(err)]) from None
+
+
+def check_cluster_fits(spec: ExperimentSpec, resources) -> None:
+    """Refuse a trial the connected Ray cluster can never place: Tune would keep it PENDING for ever with a warning.
+
+    A cluster with an autoscaler counts what it may grow to (its node groups' maxima)."""
+    import ray
+
+    try:
+        from ray._private.state import state as ray_state
+
+        can_grow_to = ray_state.get_max_resources_from_cluster_config() or {}
+    except Exception:  # a private API: without it, the cluster's present size is what counts
+        can_grow_to = {}
+    total = ray.cluster_resources()
+    largest_node = {key: max((node["Resources"].get(key, 0.0) for node in ray.nodes() if node.get("Alive")), default=0.0)
+                    for key in ("CPU", "GPU")}
+    fields = {"CPU": "resources.num_env_runners × num_cpus_per_env_runner + resources.num_learners + 1",
+              "GPU": "resources.num_learners × num_gpus_per_learner (resources.profile "
+                     f"{spec.resources.profile})"}
+    problems = []
+    for key, field in fields.items():
+        needed = sum(bundle.get(key, 0.0) for bundle in resources.bundles)
+        offered = max(total.get(key, 0.0), float(can_grow_to.get(key, 0) or 0))
+        if needed > offered:
+            problems.append(f"resources: a trial needs {needed:g} {key}s ({field}) but the Ray cluster offers "
+                            f"{offered:g}; use fewer or a larger cluster")
+        elif not can_grow_to.get(key) and any(bundle.get(key, 0.0) > largest_node[key] for bundle in resources.bundles):
+            biggest = max(bundle.get(key, 0.0) for bundle in resources.bundles)
+            problems.append(f"resources: one actor of a trial needs {biggest:g} {key}s on one node ({field}) but the "
+                            f"largest node has {largest_node[key]:g}")
+    if problems:
+        raise SpecError(problems)
+
+
 def prepare(spec: ExperimentSpec) -> None:
     """The algorithm's checks and shared services (one per experiment, not per trial), before the trials."""
     from armillary.algorithms import registry as algorithms
@@ -166,7 +210,15 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     from ray import tune
 
     root = root or runs_root()
-    prepare(spec)  # first: a missing model or a failing deployment stops the run before any folder or MLflow run
+    # First, before any folder, MLflow run or trial: the layout must fit the cluster (Tune would wait forever), the
+    # algorithm's config must build, and a missing model or a failing deployment stops the run here.
+    resources = trial_resources_or_refuse(spec)
+    check_cluster_fits(spec, resources)
+    uri = tracking.resolve_tracking_uri(spec, root)
+    problem = tracking_uri_problem(uri)  # validate checked it where the spec was loaded; this is where it runs
+    if problem:
+        raise SpecError([f"{'tracking.mlflow_uri' if spec.tracking.mlflow_uri else 'MLFLOW_TRACKING_URI'}: {problem}"])
+    prepare(spec)
     resumed_from = resume_dir or (None if fresh else find_resumable(spec, root))
     if resumed_from is not None:
         run_dir = resumed_from
@@ -179,16 +231,42 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     if not verbose:
         console.open_run_log(run_dir)
 
-    prov = json.loads((run_dir / "provenance.json").read_text())
-    uri = tracking.resolve_tracking_uri(spec, root)
-    experiment_id = tracking.ensure_experiment(uri, spec.tracking.experiment or spec.name, root)
-    parent_run_id = tracking.start_parent_run(uri, experiment_id, run_dir, spec, prov)
-    tracking_info = {"uri": uri, "experiment_id": experiment_id, "parent_run_id": parent_run_id}
-    print(f"MLflow: run {parent_run_id} in experiment {experiment_id!r} at {uri}")
-    if uri.startswith("sqlite:"):
-        print(f"  open the UI with: mlflow ui --backend-store-uri {uri}")
+    parent_run_id = None
+    try:
+        prov = json.loads((run_dir / "provenance.json").read_text())
+        experiment_id = tracking.ensure_experiment(uri, spec.tracking.experiment or spec.name, root)
+        parent_run_id = tracking.start_parent_run(uri, experiment_id, run_dir, spec, prov)
+        tracking_info = {"uri": uri, "experiment_id": experiment_id, "parent_run_id": parent_run_id}
+        print(f"MLflow: run {parent_run_id} in experiment {experiment_id!r} at {uri}")
+        if uri.startswith("sqlite:"):
+            print(f"  open the UI with: mlflow ui --backend-store-uri {uri}")
+        return _run_trials(spec, run_dir, resumed_from, resources, uri, experiment_id, parent_run_id, tracking_info, prov)
+    except BaseException as err:  # Ctrl-C included: nothing is left looking as if it still ran
+        _mark_failed(run_dir, uri, parent_run_id, err)
+        raise
 
-    trainable = tune.with_resources(_trainable(), trial_resources(spec))
+
+def _mark_failed(run_dir: Path, uri: str, parent_run_id: str | None, err: BaseException) -> None:
+    """A run that stopped before its trials finished: the folder gets a FAILED file and the MLflow parent run the
+    status FAILED with the error as a tag (else it stays RUNNING for ever), and the user is told where."""
+    error = f"{type(err).__name__}: {err}".strip()
+    (run_dir / "FAILED").write_text(error + "\n")
+    where = f"run folder {run_dir} (see FAILED)"
+    if parent_run_id is not None:
+        try:
+            tracking.fail_parent_run(uri, parent_run_id, error)
+            where += f", MLflow run {parent_run_id}"
+        except Exception as mlflow_err:  # the store itself may be what failed
+            print(f"warning: could not mark MLflow run {parent_run_id} FAILED: {mlflow_err}", file=sys.stderr)
+    print(f"The experiment stopped before its trials finished ({error.splitlines()[0][:300]}); marked FAILED: {where}.",
+          file=sys.stderr)
+
+
+def _run_trials(spec: ExperimentSpec, run_dir: Path, resumed_from: Path | None, resources, uri: str, experiment_id: str,
+                parent_run_id: str, tracking_info: dict[str, str], prov: dict[str, Any]) -> RunOutcome:
+    from ray import tune
+
+    trainable = tune.with_resources(_trainable(), resources)
     space = param_space(spec, tracking_info)
     tune_dir = run_dir / "tune"
     if resumed_from is not None:
@@ -204,7 +282,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
             run_config=tune.RunConfig(
                 name="tune",
                 storage_path=str(run_dir),
-                callbacks=[callback],
+                callbacks=[callback, ForgetDeletedCheckpoints()],
                 progress_reporter=_progress_reporter(spec, verbose),
                 verbose=1,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
@@ -218,6 +296,7 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     report_paths: list[Path] = []
     if ok:
         (run_dir / "COMPLETED").write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        (run_dir / "FAILED").unlink(missing_ok=True)  # from an earlier attempt this run recovered from
         try:
             from armillary.platform.report import report_run
 
@@ -243,9 +322,8 @@ def reconcile_results(tune_dir: Path) -> None:
     are taken from the trial's checkpoints' own records (trainable.RESULTS_FILE) and put in order, marked
     `armillary/recovered` = 1 (they carry the trial's figures, not Tune's bookkeeping keys). The same happens to a
     trial that PBT restarts: Tune copies its result.json back from the run folder, which can lag behind.
+    progress.csv is rewritten as the same rows in a table.
     """
-    import csv
-
     from armillary.platform.trainable import ITERATION, read_results
 
     for trial_dir in tune_dir.glob("*/"):
@@ -270,19 +348,42 @@ def reconcile_results(tune_dir: Path) -> None:
                     if iteration not in rows and (not trial_ids or row.get("trial_id") in trial_ids):
                         rows[iteration] = json.dumps({**row, "armillary/recovered": 1})
             result_file.write_text("".join(f"{rows[i]}\n" for i in sorted(rows)))
-        progress = trial_dir / "progress.csv"
-        if progress.is_file():
-            with progress.open(newline="") as handle:
-                table = list(csv.reader(handle))
-            if table and ITERATION in table[0]:
-                column = table[0].index(ITERATION)
-                seen, kept = set(), [table[0]]
-                for row in table[1:]:
-                    if len(row) > column and row[column] not in seen:
-                        seen.add(row[column])
-                        kept.append(row)
-                with progress.open("w", newline="") as handle:
-                    csv.writer(handle).writerows(kept)
+            _write_progress_csv(trial_dir / "progress.csv", [json.loads(rows[i]) for i in sorted(rows)])
+
+
+def _write_progress_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """progress.csv as the table of the reconciled result.json. Tune's own file cannot be mended: after a resume Tune
+    appends rows under the old header with the columns of the first resumed result (more of them, in another order),
+    so every row from the resume on is misread."""
+    import csv
+
+    table = [metrics.flatten({k: v for k, v in row.items() if k != "config"}) for row in rows]
+    columns = list(dict.fromkeys(key for row in table for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, restval="")
+        writer.writeheader()
+        writer.writerows(table)
+
+
+class ForgetDeletedCheckpoints(Callback):
+    """A resumed trial forgets the checkpoints keep-N deleted after Tune last saved its state.
+
+    Tune deletes a trial's oldest checkpoint as soon as a new one is registered (checkpoint.num_to_keep), but saves the
+    list of checkpoints only every few seconds; after a crash the restored list still holds some already deleted, and
+    Tune's next deletion of one of them logged a FileNotFoundError traceback at level ERROR on every resume."""
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        manager = getattr(trial.run_metadata, "checkpoint_manager", None)
+        kept = getattr(manager, "_checkpoint_results", None)  # Tune's own list (no public API for it)
+        if kept:
+            latest = manager.latest_checkpoint_result
+            manager._checkpoint_results = [r for r in kept if r is latest or _checkpoint_exists(r.checkpoint)]
+
+
+def _checkpoint_exists(checkpoint) -> bool:
+    from pyarrow.fs import FileType
+
+    return checkpoint.filesystem.get_file_info(checkpoint.path).type != FileType.NotFound
 
 
 def _trainable():

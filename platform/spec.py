@@ -11,23 +11,35 @@ the field and what was expected (`SpecError`); the CLI turns that into exit code
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from armillary.algorithms import registry as algorithms
 from armillary.core.entries import EnvOptions
 from armillary.core.hyperparameters import Hyperparameters
 from armillary.envs import registry as environments
 from armillary.platform import presets
+from armillary.core.strict import StrictModel
 
 Profile = Literal["local-cpu", "local-gpu", "cluster-cpu", "cluster-gpu"]
 PROFILES: tuple[str, ...] = ("local-cpu", "local-gpu", "cluster-cpu", "cluster-gpu")
+
+
+# What reading a spec may cost: a spec is a page of YAML, so anything far larger is a mistake or an attack (a
+# "billion laughs" of nested aliases is a few hundred bytes that expand to gigabytes once walked).
+MAX_SPEC_BYTES = 1 << 20
+MAX_SPEC_NODES = 100_000  # values after expanding aliases
+MAX_SPEC_DEPTH = 32  # nesting of mappings and lists
+MAX_PROBLEMS_SHOWN = 20
+MAX_PROBLEM_CHARS = 500
 
 
 class SpecError(ValueError):
@@ -35,14 +47,17 @@ class SpecError(ValueError):
 
     def __init__(self, problems: list[str]):
         self.problems = problems
-        super().__init__("invalid experiment spec:\n" + "\n".join(f"  - {p}" for p in problems))
+        shown = [f"  - {p[:MAX_PROBLEM_CHARS]}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more problem(s)")
+        super().__init__("invalid experiment spec:\n" + "\n".join(shown))
 
     def __reduce__(self):  # rebuilt from its problems, not its message, when Ray ships it from a trial
         return (SpecError, (self.problems,))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    pass
 
 
 class _FieldProblem(ValueError):
@@ -112,6 +127,35 @@ class Resources(_Strict):
     num_learners: int | None = Field(None, ge=0, description="Learner actors (0: learn in the trial's own process).")
     num_gpus_per_learner: float | None = Field(None, ge=0)
     max_concurrent_trials: int | None = Field(None, ge=1)
+
+
+# Defaults per profile, chosen with benchmarks/throughput.py (see benchmarks/README.md). local-cpu: PPO on
+# cheap envs is bound by per-step Python overhead, not by the env, so the trial's own process samples a
+# vector of envs (one batched forward per 16 env steps) instead of an env-runner actor: PPO samples and
+# learns in turn, so a second process idles half the time, and a trial asking for one CPU lets Tune run two
+# seeds at once on a 2-core laptop. Not wider than 16: RLlib gives each env train_batch / num_envs steps per
+# iteration, so a wide vector shortens the rollouts that small (smoke-sized) batches learn from; 64 envs was
+# ~1.3x faster on CartPole with RLlib's generic env runner (~1.15x with the `ppo` entry's lean one, quiet
+# machine) but a 128-step batch then gave each env 2 steps. Other profiles: unmeasured here.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "local-cpu": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus_per_env_runner": 1,
+                  "num_learners": 0, "num_gpus_per_learner": 0},
+    "local-gpu": {"num_env_runners": 2, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+                  "num_learners": 0, "num_gpus_per_learner": 1},
+    "cluster-cpu": {"num_env_runners": 8, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+                    "num_learners": 1, "num_gpus_per_learner": 0},
+    "cluster-gpu": {"num_env_runners": 16, "num_envs_per_env_runner": 8, "num_cpus_per_env_runner": 1,
+                    "num_learners": 1, "num_gpus_per_learner": 1},
+}
+
+
+def resolved_resources(spec: ExperimentSpec) -> dict[str, Any]:
+    """The profile's defaults with the spec's explicit resource fields on top."""
+    resources = dict(PROFILE_DEFAULTS[spec.resources.profile])
+    for key, value in spec.resources.model_dump().items():
+        if key in resources and value is not None:
+            resources[key] = value
+    return resources
 
 
 class Stop(_Strict):
@@ -264,10 +308,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     path = path.strip()
     if not path or any(not part for part in path.split(".")):
         raise SpecError([f"override {text!r}: expected dotted.field=value"])
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
-        raise SpecError([f"{path}: value {raw!r} is not valid YAML ({err.problem})"]) from None
+    value = load_yaml_text(raw, where=f"the override of {path}", field=path) if raw.strip() else ""
     return path, _float_if_numeric(value)
 
 
@@ -309,11 +350,73 @@ def get_dotted(data: dict[str, Any], path: str) -> Any:
     return node
 
 
+def load_yaml_text(text: str, *, where: str, field: str = "") -> Any:
+    """YAML → Python values, within bounded size, nesting and alias expansion, refusing a key given twice in one
+    mapping (YAML keeps the last silently). `where` names the file or override in messages; `field` is the dotted
+    spec field the text is the value of ("" for a whole spec)."""
+    label = field or where
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError([f"{label}: {len(text)} characters; a spec may have at most {MAX_SPEC_BYTES}"])
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_yaml_nodes(node, where, field)
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise SpecError([f"{label}: not valid YAML: {err}"]) from None
+    except RecursionError:
+        raise SpecError([f"{label}: nested too deeply (a spec nests at most {MAX_SPEC_DEPTH} levels)"]) from None
+    finally:
+        loader.dispose()
+
+
+def _check_yaml_nodes(root: yaml.Node, where: str, prefix: str) -> None:
+    """Walk the document as it will be built, aliases expanded, before building it: stop at MAX_SPEC_NODES values
+    or MAX_SPEC_DEPTH levels (a self-referencing alias never ends, so it stops there too)."""
+    visited = 0
+    pending: list[tuple[yaml.Node, int, str]] = [(root, 1, prefix)]
+    while pending:
+        node, depth, path = pending.pop()
+        visited += 1
+        if visited > MAX_SPEC_NODES:
+            raise SpecError([f"{prefix or where}: more than {MAX_SPEC_NODES} values once YAML aliases are expanded"])
+        if depth > MAX_SPEC_DEPTH:
+            raise SpecError([f"{path or where}: nested too deeply (a spec nests at most {MAX_SPEC_DEPTH} levels)"])
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if key.tag == "tag:yaml.org,2002:merge":
+                    pending.append((value, depth + 1, path))
+                    continue
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                field = f"{path}.{name}" if path else name
+                if isinstance(key, yaml.ScalarNode) and name in seen:
+                    raise SpecError([f"{field}: given twice in one mapping ({where}, lines {seen[name]} and "
+                                     f"{key.start_mark.line + 1}); YAML would keep only the last"])
+                seen[name] = key.start_mark.line + 1
+                pending.append((key, depth + 1, field))
+                pending.append((value, depth + 1, field))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = _float_if_numeric(yaml.safe_load(path.read_text()))
-    except yaml.YAMLError as err:
-        raise SpecError([f"{path}: not valid YAML: {err}"]) from None
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError([f"{path}: {size} bytes; a spec file may have at most {MAX_SPEC_BYTES}"])
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpecError([f"{path}: cannot be read ({err.strerror})"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError([f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason}); save the spec as UTF-8 YAML"]) from None
+    if "\0" in text:
+        raise SpecError([f"{path}: holds NUL bytes: a binary file, not a YAML spec"])
+    data = _float_if_numeric(load_yaml_text(text, where=str(path)))
     if not isinstance(data, dict):
         raise SpecError([f"{path}: expected a mapping at the top level, got {type(data).__name__}"])
     return data
@@ -370,7 +473,7 @@ def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
     spec = validate(data)
     algo_smoke = algorithms.get(spec.algorithm.name).smoke
     env_smoke = environments.get(spec.env.name).smoke
-    data.setdefault("algorithm", {}).setdefault("config", {}).update(copy.deepcopy(algo_smoke))
+    _deep_merge(data.setdefault("algorithm", {}).setdefault("config", {}), algo_smoke)  # nested: e.g. one model field
     data.setdefault("env", {})
     data["env"]["config"] = {**(data["env"].get("config") or {}), **copy.deepcopy(env_smoke)}
     data["seeds"] = spec.seeds[:1]
@@ -411,7 +514,8 @@ def validate(data: Any) -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as err:
         raise SpecError(_format_errors(err)) from None
-    problems = _check_search_space(spec, data) + _check_resources(spec) + _check_pbt(spec)
+    problems = (_check_search_space(spec, data) + _check_resources(spec) + _check_layout(spec) + _check_pbt(spec)
+                + _check_metrics(spec) + _check_tracking(spec))
     if problems:
         raise SpecError(problems)
     return spec
@@ -435,11 +539,57 @@ def _check_search_space(spec: ExperimentSpec, data: dict[str, Any]) -> list[str]
             set_dotted(trial, path, value)
             trial.pop("tune", None)  # each candidate is checked as a plain spec
             try:
-                ExperimentSpec.model_validate(trial)
+                layout = _check_layout(ExperimentSpec.model_validate(trial))
             except ValidationError as err:
-                detail = "; ".join(_format_errors(err))
-                problems.append(f"{field}: value {value!r} is invalid ({detail})")
+                layout = _format_errors(err)
+            if layout:
+                problems.append(f"{field}: value {value!r} is invalid ({'; '.join(layout)})")
     return problems
+
+
+def _check_layout(spec: ExperimentSpec) -> list[str]:
+    """The algorithm's batches against the learners and env runners the resources give it (RLlib refuses these only
+    once Ray runs)."""
+    resources = resolved_resources(spec)
+    return spec.algorithm.config.layout_problems(resources["num_learners"], resources["num_env_runners"])
+
+
+def _check_metrics(spec: ExperimentSpec) -> list[str]:
+    """A metric named for Tune's scheduler or for stopping must be one the algorithm reports: otherwise ASHA/PBT
+    fail once trials run, and a stop criterion never fires."""
+    entry = algorithms.get(spec.algorithm.name)
+    problems = []
+    named = [("tune.metric", spec.tune.metric)] + [(f"stop.metric.{name}", name) for name in spec.stop.metric]
+    for field, name in named:
+        if not entry.reports(name):
+            close = difflib.get_close_matches(name, entry.reported_metric_names(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            own = f" and its own {', '.join(entry.metrics)}" if entry.metrics else ""
+            problems.append(f"{field}: {spec.algorithm.name} never reports a metric {name!r}{hint} (it reports RLlib's "
+                            f"env_runners/..., learners/... figures{own})")
+    return problems
+
+
+def _check_tracking(spec: ExperimentSpec) -> list[str]:
+    """The tracking URI the run will use: the spec's, else $MLFLOW_TRACKING_URI of this process."""
+    field, uri = "tracking.mlflow_uri", spec.tracking.mlflow_uri
+    if not uri:
+        field, uri = "MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI")
+    problem = tracking_uri_problem(uri) if uri else None
+    return [f"{field}: {problem}"] if problem else []
+
+
+def tracking_uri_problem(uri: str) -> str | None:
+    """Why MLflow would refuse this tracking URI at run time, or None. MLflow 3 refuses a file store (`file:` or a
+    plain path) unless MLFLOW_ALLOW_FILE_STORE=true."""
+    scheme = uri.split(":", 1)[0].lower() if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri) else ""
+    if scheme in ("", "file") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() != "true":
+        return (f"{uri!r} is a file store, which MLflow refuses; use a database URI such as sqlite:///runs/mlflow.db "
+                "or a tracking server (http://host:5000)")
+    if scheme.split("+")[0] not in ("", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks",
+                                    "databricks-uc", "uc"):
+        return f"{uri!r}: unknown scheme {scheme!r}; use sqlite:///path.db, postgresql://..., or http(s)://host:port"
+    return None
 
 
 def _check_pbt(spec: ExperimentSpec) -> list[str]:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from armillary.platform.spec import ExperimentSpec
+from armillary.platform.spec import ExperimentSpec, SpecError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_FOLDERS = ("core", "platform", "algorithms", "envs", "jobs")
@@ -54,8 +54,67 @@ def job_runtime_env(spec: ExperimentSpec, staged_package: Path) -> dict:
             "env_vars": env_vars}
 
 
-def entrypoint(spec: ExperimentSpec) -> str:
-    return f"python -m armillary.jobs.run_experiment --spec-json {shlex.quote(json.dumps(spec.to_dict()))}"
+# The job's entrypoint is a shell command on the head, and a bare `python` there is whatever PATH finds first, which
+# need not be the environment Ray runs in (a head started as .venv/bin/ray start). The interpreter the head's Ray runs
+# with is found from the Ray module the job supervisor (the shell's parent) has loaded: <prefix>/lib/pythonX.Y/
+# site-packages/ray/_raylet*.so → <prefix>/bin/python3. Then python3 and python on PATH; each must import ray, and a
+# head where none does gets a message saying so instead of "No module named 'ray'" from deep inside.
+FIND_RAY_PYTHON = (
+    'ray_prefix=$(grep -m1 -oE "/[^ ]*/(site|dist)-packages/ray/_raylet[^ /]*\\.so" /proc/$PPID/maps 2>/dev/null '
+    '| sed -E "s#/lib/python[^/]*/(site|dist)-packages/.*##"); '
+    'PY=; for candidate in "$ray_prefix/bin/python3" "$ray_prefix/bin/python" python3 python; do '
+    '"$candidate" -c "import ray" >/dev/null 2>&1 && PY=$candidate && break; done; '
+    'if [ -z "$PY" ]; then echo "armillary: no Python on this head imports ray (tried the Ray process\'s '
+    '${ray_prefix:-(not found)}/bin/python3, python3, python on PATH=$PATH): install Armillary\'s environment on the '
+    'head or put its bin folder first on PATH" >&2; exit 127; fi; '
+)
+
+
+def entrypoint(spec: ExperimentSpec, python: str = "python") -> str:
+    """The job command. A RayJob's image has its interpreter on PATH; `armillary submit` passes "$PY" (a head it knows
+    nothing about: see FIND_RAY_PYTHON)."""
+    return f"{python} -m armillary.jobs.run_experiment --spec-json {shlex.quote(json.dumps(spec.to_dict()))}"
+
+
+def submitted_entrypoint(spec: ExperimentSpec) -> str:
+    return FIND_RAY_PYTHON + "exec " + entrypoint(spec, python='"$PY"')
+
+
+# Tracking stores that live outside the job (a server or a database), where results outlive the Ray session.
+_REMOTE_SCHEMES = ("http", "https", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
+
+
+def results_location(spec: ExperimentSpec, env: dict[str, str] | None = None) -> list[str]:
+    """Where a submitted job's results will land, one line each; SpecError when they would be lost with the job.
+
+    The job runs in a temporary working directory on the head, deleted with the Ray session: the default store
+    (runs/mlflow.db) and run folders (checkpoints, Tune's results) there are thrown away. Results must go to an
+    MLflow server or database (tracking.mlflow_uri / $MLFLOW_TRACKING_URI) or into a shared runs folder
+    ($ARMILLARY_RUNS_DIR, an absolute path that the head and workers mount)."""
+    env = dict(os.environ if env is None else env)
+    uri = spec.tracking.mlflow_uri or env.get("MLFLOW_TRACKING_URI")
+    runs_dir = env.get("ARMILLARY_RUNS_DIR")
+    shared_runs = bool(runs_dir) and Path(runs_dir).is_absolute()
+    scheme = uri.split(":", 1)[0].split("+")[0].lower() if uri and ":" in uri else ""
+    if uri and scheme in _REMOTE_SCHEMES:
+        lines = [f"MLflow (metrics, params, artifacts, exported policy): {uri}"]
+    elif uri and scheme == "sqlite" and uri.startswith("sqlite:////"):
+        lines = [f"MLflow: {uri}, a file on the head's disk: it must be on a volume that outlives the job"]
+    elif not uri and shared_runs:
+        lines = [f"MLflow: sqlite:///{runs_dir.rstrip('/')}/mlflow.db in the shared runs folder"]
+    else:
+        field = "tracking.mlflow_uri" if spec.tracking.mlflow_uri else "MLFLOW_TRACKING_URI"
+        raise SpecError([
+            f"{field}: {uri or 'not set'}: a submitted job would log into its temporary working directory on the head, "
+            "deleted with the Ray session. Set tracking.mlflow_uri (or MLFLOW_TRACKING_URI here) to the cluster's "
+            "MLflow server (e.g. http://armillary-mlflow:5000) or a database, or ARMILLARY_RUNS_DIR to an absolute "
+            "folder shared by the cluster's nodes"])
+    if shared_runs:
+        lines.append(f"run folders (checkpoints, Tune's result files): {runs_dir}")
+    else:
+        lines.append("run folders (checkpoints, Tune's result files): the job's temporary working directory, DELETED "
+                     "with the Ray session; set ARMILLARY_RUNS_DIR to a shared absolute folder to keep them")
+    return lines
 
 
 def _client(address: str):
@@ -65,12 +124,14 @@ def _client(address: str):
 
 
 def submit(spec: ExperimentSpec, *, address: str, wait: bool = False, timeout_s: float | None = None) -> int:
+    where = results_location(spec)  # before anything is sent: results that would not outlive the job are refused
+    print(f"Results of {spec.name} will land in:", *(f"  {line}" for line in where), sep="\n", flush=True)
     client = _client(address)
     with tempfile.TemporaryDirectory(prefix="armillary-job-") as staging:
         package = stage_package(Path(staging))
         submission_id = _submit_when_ready(
             client,
-            entrypoint=entrypoint(spec),
+            entrypoint=submitted_entrypoint(spec),
             runtime_env=job_runtime_env(spec, package),
             metadata={"armillary.experiment": spec.name, "armillary.spec_hash": spec.spec_hash()},
         )

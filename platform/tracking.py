@@ -113,6 +113,16 @@ def finish_parent_run(uri: str, run_id: str, ok: bool) -> None:
     _client(uri).set_terminated(run_id, status="FINISHED" if ok else "FAILED")
 
 
+TAG_ERROR = "armillary.error"
+
+
+def fail_parent_run(uri: str, run_id: str, error: str) -> None:
+    """A run that stopped before its trials finished: FAILED, with the error as a tag (MLflow caps tags at 5000)."""
+    client = _client(uri)
+    client.set_tag(run_id, TAG_ERROR, error[:5000])
+    client.set_terminated(run_id, status="FAILED")
+
+
 def _log_params(client, run_id: str, params: Mapping[str, str]) -> None:
     from mlflow.entities import Param
 

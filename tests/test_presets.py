@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from armillary.algorithms import registry as algorithms
 from armillary.platform import presets
 from armillary.platform.metrics import ENV_STEPS, summarize
 from armillary.platform.rllib_config import build_algorithm_config
@@ -16,20 +17,17 @@ def test_the_issue_presets_exist():
     assert {"ppo/cartpole", "ppo/atari-pong", "ppo/dmc-walker-walk", "dqn/cartpole"} <= set(presets.names())
 
 
-def _smoke_spec(name, request):
+def _smoke_spec(name):
     from armillary.platform.runner import prepare
 
     spec = load_spec(name, smoke=True)
-    if spec.algorithm.name == "clip-reward-ppo":
-        model = request.getfixturevalue("tiny_clip_model")
-        spec = load_spec(name, [f"algorithm.config.reward_model.model={model}"], smoke=True)
-    prepare(spec)  # e.g. the reward model's Serve deployment
+    prepare(spec)  # e.g. the reward model's Serve deployment (smoke: the built-in tiny model)
     return spec
 
 
 @pytest.mark.parametrize("name", presets.experiment_names())
-def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray, request):
-    spec = _smoke_spec(name, request)
+def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray):
+    spec = _smoke_spec(name)
     algo = build_algorithm_config(spec, seed=0).build_algo()
     try:
         before = {k: v.detach().clone() for k, v in algo.get_module().state_dict().items()}
@@ -37,6 +35,10 @@ def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray, request):
         for _ in range(2):
             summary = summarize(algo.train())
         assert summary[ENV_STEPS] > 0
+        # What validation lets tune.metric / stop.metric name covers every figure the algorithm really reports.
+        entry = algorithms.get(spec.algorithm.name)
+        unreported = sorted(key for key in summary if not entry.reports(key))
+        assert not unreported, f"{spec.algorithm.name} reports figures its registry entry does not declare: {unreported}"
         after = algo.get_module().state_dict()
         changed = [k for k, v in before.items() if v.dtype.is_floating_point and not (after[k] == v).all()]
         assert changed, f"{name}: no parameter changed after two iterations"
@@ -66,3 +68,38 @@ def test_progress_table_shows_the_algorithms_own_figures():
     assert list(ppo.values()) == ["env steps", "return", "steps/s"] and metrics.EPISODE_RETURN in ppo
     score = _progress_reporter(load_spec("score/arithmetic"))._metric_columns
     assert metrics.EPISODE_RETURN not in score and "score/train/acc_t2" in score and metrics.ENV_STEPS in score
+
+
+def test_every_experiment_preset_has_a_smoke_that_validates():
+    """A new preset cannot ship without a `--smoke`: the real path on tiny sizes, one seed, two iterations, one trial,
+    and nothing to fetch first (SCoRe and the CLIP reward use built-in quick models)."""
+    for name in presets.experiment_names():
+        spec = load_spec(name, smoke=True)
+        assert spec.stop.iterations == 2 and len(spec.seeds) == 1 and not spec.tune.search_space, name
+        assert spec.resources.num_env_runners == 0 and spec.resources.num_learners == 0, name
+        for model in (getattr(spec.algorithm.config, "model", ""), getattr(getattr(spec.algorithm.config, "reward_model", None), "model", "")):
+            assert not model or model.startswith("builtin:"), f"{name}: the smoke needs {model!r}"
+
+
+SMOKE_SECONDS = 60  # the README's promise, on a quiet machine; the test allows 5x for a loaded one
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", presets.experiment_names())
+def test_every_experiment_preset_smoke_runs_through_the_cli(name, tmp_path):
+    """`armillary run NAME --smoke` as a new user runs it, for every experiment preset: finishes, COMPLETED."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, ARMILLARY_RUNS_DIR=str(tmp_path / "runs"), OMP_NUM_THREADS="1",
+               ARMILLARY_CACHE_DIR=os.environ.get("ARMILLARY_CACHE_DIR", str(tmp_path / "cache")))
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "armillary.platform.cli", "run", name, "--smoke", "--no-dashboard"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=5 * SMOKE_SECONDS)
+    print(f"{name}: {time.monotonic() - started:.1f} s")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert list((tmp_path / "runs").glob("*/*/COMPLETED")), out.stdout[-3000:]

@@ -5,6 +5,7 @@ Each test runs the `armillary` CLI as a user would, in its own runs folder and M
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -190,6 +191,10 @@ def test_driver_killed_mid_run_resumes_without_losing_or_duplicating(tmp_path):
                             capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "Resuming the unfinished run" in second.stdout
+    # A user must be able to trust that ERROR means an error: Tune deleting a checkpoint that keep-N had already
+    # deleted before the crash printed a FileNotFoundError traceback at ERROR on every resume.
+    errors = [line for line in (second.stdout + second.stderr).splitlines() if " ERROR " in line or "FileNotFoundError" in line]
+    assert not errors, errors
     assert _run_dirs(runs) == [run_dir]  # the same experiment, not a new one
     assert (run_dir / "COMPLETED").exists()
     _assert_each_iteration_once(runs, run_dir, iterations=8, trials=2)
@@ -202,6 +207,12 @@ def test_driver_killed_mid_run_resumes_without_losing_or_duplicating(tmp_path):
         assert resumed_at, f"{result_file.parent.name} started over instead of resuming from its checkpoint"
         k = int(min(resumed_at))
         assert [r["training_iteration"] for r in rows if r.get("armillary/recovered")] == list(range(2, k + 1)), rows
+        # progress.csv holds the same rows: Tune appends the resumed ones under the old header with other columns.
+        with (result_file.parent / "progress.csv").open(newline="") as handle:
+            table = list(csv.reader(handle))
+        assert all(len(row) == len(table[0]) for row in table), "rows and header differ in length"
+        column = table[0].index("training_iteration")
+        assert [int(float(row[column])) for row in table[1:]] == list(range(1, 9))
 
 
 def _trial_worker_pids(runs: Path) -> list[int]:
@@ -359,3 +370,92 @@ def test_pbt_exploit_copies_a_domino_trial_with_its_multipliers(tmp_path):
         before, _ = integral(donor, old_alpha, i)
         after, violation = integral(recipient, new_alpha, i)
         assert after - before == pytest.approx(hp.multiplier_lr * violation, abs=1e-4), (i, before, after, violation)
+
+
+def test_run_refuses_a_layout_the_cluster_cannot_place(tmp_path):
+    """More CPUs or GPUs per trial than the local Ray has: refused with the fields named before any trial or folder
+    (Tune would otherwise keep the trial PENDING for ever)."""
+    runs = tmp_path / "runs"
+    for overrides, words in ((["resources.num_env_runners=64"], "CPUs"), (["resources.profile=cluster-gpu"], "GPUs")):
+        out = subprocess.run([*ARMILLARY, "run", "ppo/cartpole", *overrides, "--no-dashboard"], cwd=tmp_path,
+                             env=_env(runs), capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-3000:]
+        problems = [line for line in out.stderr.splitlines() if line.startswith("  - resources:")]
+        assert any(words in line and "the Ray cluster offers" in line for line in problems), out.stderr[-3000:]
+        assert "Traceback" not in out.stderr
+        assert not runs.exists()
+
+
+LISTENERS = r"""
+import json, os, socket, struct
+from pathlib import Path
+from armillary.platform.cli import connect_ray  # first: it sets Ray's auth mode before Ray is imported
+import ray
+
+connect_ray(dashboard=True)
+ray.get(ray.remote(lambda: 1).remote())  # a worker up too
+parents = {}
+for stat in Path("/proc").glob("[0-9]*/stat"):
+    try:
+        parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+tree, grew = {os.getpid()}, True
+while grew:
+    more = {pid for pid, parent in parents.items() if parent in tree} - tree
+    tree |= more
+    grew = bool(more)
+inodes = set()
+for pid in tree:
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+found = []
+for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+    for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # /proc stores 32-bit words little-endian
+            found.append([socket.inet_ntop(family, raw), int(port, 16)])
+ray.shutdown()
+print(json.dumps(found))
+"""
+
+
+def test_local_ray_listens_on_loopback_only(tmp_path):
+    """The Ray `armillary run` starts (GCS, raylet, workers, agents, dashboard, metrics export) binds 127.0.0.1 only."""
+    out = subprocess.run([sys.executable, "-c", LISTENERS], cwd=tmp_path, env=_env(tmp_path / "runs"), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    listening = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(listening) >= 5, listening  # GCS, raylet, agents, dashboard at least: the probe saw them
+    assert {ip for ip, _ in listening} <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
+
+
+def test_a_run_that_fails_after_starting_is_marked_failed(runs_dir, monkeypatch, capsys):
+    """Anything failing once the run folder and MLflow parent run exist: FAILED in both, the error named, said so."""
+    from armillary.platform import runner
+    from armillary.platform.spec import load_spec
+    from armillary.platform.tracking import TAG_ERROR
+
+    def cluster_went_away(*args, **kwargs):
+        raise RuntimeError("the cluster went away")
+
+    monkeypatch.setattr(runner, "trial_resources_or_refuse", lambda spec: None)  # no Ray here: the start is what fails
+    monkeypatch.setattr(runner, "check_cluster_fits", lambda spec, resources: None)
+    monkeypatch.setattr(runner, "_run_trials", cluster_went_away)
+    with pytest.raises(RuntimeError, match="the cluster went away"):
+        runner.run_experiment(load_spec("ppo/cartpole", smoke=True))
+    (run_dir,) = _run_dirs(runs_dir, "ppo__cartpole")
+    assert (run_dir / "FAILED").read_text().strip() == "RuntimeError: the cluster went away"
+    client, (parent,), _ = _mlflow_trials(runs_dir, "ppo/cartpole")
+    assert parent.info.status == "FAILED"
+    assert client.get_run(parent.info.run_id).data.tags[TAG_ERROR] == "RuntimeError: the cluster went away"
+    err = capsys.readouterr().err
+    assert "marked FAILED" in err and str(run_dir) in err and parent.info.run_id in err

@@ -24,8 +24,10 @@ def test_replayed_rows_keep_the_first_value_and_missing_rows_come_from_the_check
     # … and a copy interrupted mid-line leaves half a row glued to the next one: that row is taken from the record.
     text = text[:cut] + json.dumps(_row(5, 5.0))[:20] + text[cut:].replace("\n", "", 0)
     (trial / "result.json").write_text(text)
+    # progress.csv as Tune leaves it after a resume: the resumed rows appended under the old header with the columns
+    # of the first resumed result (one more: iteration 7 is read as 0 under this header).
     with (trial / "progress.csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([["training_iteration", "x"], ["1", "a"], ["2", "b"], ["2", "c"]])
+        csv.writer(handle).writerows([["training_iteration", "x"], ["1", "a"], ["2", "b"], ["2", "c"], ["y", "7", "z"]])
     old, new = trial / "checkpoint_000001", trial / "checkpoint_000003"
     old.mkdir(), new.mkdir()
     write_results(old, [_row(i, -1.0, trial_id="t") for i in range(1, 5)])
@@ -40,7 +42,10 @@ def test_replayed_rows_keep_the_first_value_and_missing_rows_come_from_the_check
     assert [r["env_runners/episode_return_mean"] for r in rows[4:7]] == [5.5, 6.5, 7.5]
     assert [r.get("armillary/recovered") for r in rows] == [None] * 4 + [1, 1, 1] + [None]
     with (trial / "progress.csv").open(newline="") as handle:
-        assert list(csv.reader(handle)) == [["training_iteration", "x"], ["1", "a"], ["2", "b"]]
+        table = list(csv.DictReader(handle))
+    assert [int(r["training_iteration"]) for r in table] == list(range(1, 9))  # the same rows as result.json
+    assert [float(r["env_runners/episode_return_mean"]) for r in table] == [r["env_runners/episode_return_mean"] for r in rows]
+    assert [r["armillary/recovered"] for r in table] == [""] * 4 + ["1"] * 3 + [""]
     reconcile_results(tmp_path / "tune")  # idempotent
     assert [json.loads(line) for line in (trial / "result.json").read_text().splitlines()] == rows
 

@@ -204,3 +204,22 @@ def test_score_loss_on_real_episodes_backpropagates_into_the_model(saved):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
     model.eval()
+
+
+@pytest.mark.parametrize("env, reason", [
+    ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
+    ({"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}, "the hub did not confirm it"),  # nothing listens on 9
+])
+def test_a_hub_name_that_cannot_be_loaded_is_refused_in_bounded_time(env, reason, tmp_path):
+    """`mymodels/base`, not a local folder: from_pretrained would retry a hub it cannot reach for ever. check_model (run
+    by `prepare` before any trial) refuses it naming the field, from the cache alone when offline."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from armillary.algorithms.score.config import check_model\n"
+            "try:\n    check_model('mymodels/base')\nexcept ValueError as err:\n    print(err)\nelse:\n    print('accepted')")
+    run_env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), **env}  # an empty cache
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("algorithm.config.model: 'mymodels/base' is not a local folder"), out.stdout + out.stderr
+    assert reason in out.stdout

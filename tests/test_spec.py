@@ -1,5 +1,6 @@
 """The experiment spec: layering, validation before anything starts, stable hashing."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -202,3 +203,180 @@ def test_spec_error_survives_pickling_with_its_problems():
     assert error.problems == ["algorithm.config.lr: must be > 0"]
     assert str(error).endswith("  - algorithm.config.lr: must be > 0")
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# The CLI against malformed input, as a user meets it: every row must exit 2 with the field named, print no traceback,
+# start no Ray and create no run folder, within bounded time and memory. All rows run in one subprocess (one import of
+# the stack) under RLIMIT_AS; each row is timed there, and the subprocess as a whole has a timeout.
+
+LAUGHS = "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+LAUGHS_FLOW = "[&a [1,1,1,1,1,1,1,1,1], " + ", ".join(f"&{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefg", "bcdefgh")) + "]"
+PRESET = "preset: ppo/cartpole\n"
+
+# (id, argv, files {name: bytes}, env changes, the field the error names, a word the message contains)
+CLI_MALFORMED = [
+    # files that are not YAML text, or cost too much to read
+    ("binary-file", ["validate", "spec.yaml"], {"spec.yaml": bytes(range(256)) * 4}, {}, "spec.yaml", "UTF-8"),
+    ("utf16-file", ["validate", "spec.yaml"], {"spec.yaml": PRESET.encode("utf-16")}, {}, "spec.yaml", "UTF-8"),
+    ("nul-bytes", ["validate", "spec.yaml"], {"spec.yaml": PRESET.encode() + b"\0\0"}, {}, "spec.yaml", "NUL"),
+    ("deep-lists", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "x: " + "[" * 3000 + "]" * 3000).encode()}, {},
+     "spec.yaml", "nested too deeply"),
+    ("deep-maps", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "x: " + "{a: " * 40 + "1" + "}" * 40).encode()}, {},
+     "x.a.a", "nested too deeply"),
+    ("billion-laughs", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "a: &a [x, x, x, x, x, x, x, x, x]\n" + LAUGHS).encode()},
+     {}, "spec.yaml", "aliases"),
+    ("self-alias", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "x: &a [*a]\n").encode()}, {}, "x", "nested too deeply"),
+    ("huge-file", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "# padding\n" * 150_000).encode()}, {}, "spec.yaml", "at most"),
+    ("yaml-syntax", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "algorithm: {config: [\n").encode()}, {}, "spec.yaml", "not valid YAML"),
+    ("top-level-list", ["validate", "spec.yaml"], {"spec.yaml": b"- 1\n- 2\n"}, {}, "spec.yaml", "mapping"),
+    ("missing-file", ["validate", "nope.yaml"], {}, {}, "nope.yaml", "no such spec file"),
+    ("preset-traversal", ["validate", "spec.yaml"], {"spec.yaml": b"preset: ../../etc/passwd\n"}, {}, "preset", "unknown preset"),
+    ("preset-not-a-name", ["validate", "spec.yaml"], {"spec.yaml": b"preset: [1]\n"}, {}, "preset", "preset name"),
+    ("preset-is-a-job", ["validate", "spec.yaml"], {"spec.yaml": b"preset: clip-reward/fit\n"}, {}, "preset", "job preset"),
+    # keys given twice, booleans for numbers, non-finite floats
+    ("duplicate-key", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "algorithm:\n  config:\n    lr: 0.1\n    lr: 0.2\n").encode()},
+     {}, "algorithm.config.lr", "given twice"),
+    ("duplicate-top-key", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "seeds: [0]\nseeds: [1]\n").encode()}, {}, "seeds", "given twice"),
+    ("duplicate-key-override", ["validate", "ppo/cartpole", "algorithm.config={lr: 0.1, lr: 0.2}"], {}, {}, "algorithm.config.lr", "given twice"),
+    ("inf-in-file", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "algorithm: {config: {lr: .inf}}\n").encode()}, {},
+     "algorithm.config.lr", "finite"),
+    ("nan-override", ["validate", "ppo/cartpole", "algorithm.config.lr=.nan"], {}, {}, "algorithm.config.lr", "finite"),
+    ("minus-inf-env", ["validate", "dqn/cartpole", "algorithm.config.gamma=-.inf"], {}, {}, "algorithm.config.gamma", "finite"),
+    ("inf-stop-metric", ["validate", "ppo/cartpole", "stop.metric={env_runners/episode_return_mean: .inf}"], {}, {},
+     "stop.metric.env_runners/episode_return_mean", "finite"),
+    ("bool-gamma-file", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "algorithm: {config: {gamma: true}}\n").encode()}, {},
+     "algorithm.config.gamma", "boolean"),
+    ("bool-yes-batch", ["validate", "ppo/cartpole", "algorithm.config.train_batch_size=yes"], {}, {},
+     "algorithm.config.train_batch_size", "boolean"),
+    ("bool-in-list", ["validate", "ppo/cartpole", "algorithm.config.hidden_sizes=[64, true]"], {}, {},
+     "algorithm.config.hidden_sizes", "boolean"),
+    ("bool-seed", ["validate", "ppo/cartpole", "seeds=[true]"], {}, {}, "seeds", "boolean"),
+    ("bool-env-option", ["validate", "ppo/cartpole", "env.config.max_episode_steps=on"], {}, {}, "env.config.max_episode_steps", "boolean"),
+    # what RLlib or MLflow would refuse only once Ray runs
+    ("minibatch-over-batch", ["validate", "ppo/cartpole", "algorithm.config.minibatch_size=5000"], {}, {},
+     "algorithm.config.minibatch_size", "larger"),
+    ("minibatch-over-share", ["validate", "ppo/cartpole", "resources.num_learners=2", "algorithm.config.minibatch_size=1500"],
+     {}, {}, "algorithm.config.minibatch_size", "larger"),
+    ("batch-not-split", ["validate", "ppo/cartpole", "resources.num_learners=3"], {}, {}, "algorithm.config.train_batch_size", "split"),
+    ("dqn-batch-not-split", ["validate", "dqn/cartpole", "resources.num_learners=5"], {}, {}, "algorithm.config.train_batch_size", "split"),
+    ("score-problems-not-split", ["validate", "score/arithmetic", "resources.num_learners=3"], {}, {},
+     "algorithm.config.problems_per_iteration", "split"),
+    ("search-space-minibatch", ["validate", "ppo/cartpole", "tune.search_space={algorithm.config.minibatch_size: {grid: [64, 4096]}}"],
+     {}, {}, "tune.search_space.algorithm.config.minibatch_size", "larger"),
+    ("file-mlflow-uri", ["validate", "ppo/cartpole", "tracking.mlflow_uri=file:///tmp/mlruns"], {}, {}, "tracking.mlflow_uri", "file store"),
+    ("path-mlflow-uri", ["validate", "ppo/cartpole", "tracking.mlflow_uri=./mlruns"], {}, {}, "tracking.mlflow_uri", "file store"),
+    ("typo-mlflow-scheme", ["validate", "ppo/cartpole", "tracking.mlflow_uri=sqllite:///x.db"], {}, {}, "tracking.mlflow_uri", "scheme"),
+    ("file-uri-from-env", ["run", "ppo/cartpole", "--no-dashboard"], {}, {"MLFLOW_TRACKING_URI": "file:///tmp/mlruns"},
+     "MLFLOW_TRACKING_URI", "file store"),
+    ("old-api-metric-asha", ["validate", "ppo/cartpole", "tune.metric=episode_reward_mean", "tune.scheduler.kind=asha"], {}, {},
+     "tune.metric", "never reports"),
+    ("other-algorithms-metric", ["validate", "ppo/cartpole", "tune.metric=score/acc_t2"], {}, {}, "tune.metric", "never reports"),
+    ("stop-metric-never-reported", ["validate", "dqn/cartpole", "stop.metric={episode_reward_mean: 100}"], {}, {},
+     "stop.metric.episode_reward_mean", "never reports"),
+    # overrides: bounded like files
+    ("override-laughs", ["validate", "ppo/cartpole", f"algorithm.config.hidden_sizes={LAUGHS_FLOW}"], {}, {},
+     "algorithm.config.hidden_sizes", "aliases"),
+    ("override-deep", ["validate", "ppo/cartpole", "seeds=" + "[" * 3000 + "]" * 3000], {}, {}, "seeds", "nested too deeply"),
+    ("override-bad-yaml", ["validate", "ppo/cartpole", "seeds=[0,"], {}, {}, "seeds", "not valid YAML"),
+    ("override-no-equals", ["validate", "ppo/cartpole", "noequals"], {}, {}, "noequals", "dotted.field=value"),
+    # job presets: their own overrides, refused the same way
+    ("job-preset-dotted-validate", ["validate", "clip-reward/fit", "bogus.key=1"], {}, {}, "bogus.key", "option=value"),
+    ("job-preset-dotted-run", ["run", "clip-reward/fit", "bogus.key=1"], {}, {}, "bogus.key", "option=value"),
+    # the classes that were already refused, through `run` (refused before Ray starts) and `validate`
+    ("unknown-field-run", ["run", "ppo/cartpole", "bogus=1", "--no-dashboard"], {}, {}, "bogus", "unknown field"),
+    ("wrong-type", ["validate", "ppo/cartpole", "algorithm.config.lr=fast"], {}, {}, "algorithm.config.lr", "number"),
+    ("unknown-algorithm", ["validate", "ppo/cartpole", "algorithm.name=nope"], {}, {}, "algorithm.name", "unknown algorithm"),
+    ("unknown-preset", ["validate", "ppo/cartpol"], {}, {}, "experiment", "unknown preset"),
+    ("seeds-twice", ["validate", "ppo/cartpole", "seeds=[1, 1]"], {}, {}, "seeds", "distinct"),
+    ("gpu-profile-here", ["validate", "ppo/cartpole", "resources.profile=local-gpu"], {}, {}, "resources.profile", "GPU"),
+    # a submitted job whose results would be deleted with the Ray session: refused before anything is sent
+    ("submit-without-tracking", ["submit", "ppo/cartpole", "--address", "http://127.0.0.1:9"], {}, {},
+     "MLFLOW_TRACKING_URI", "temporary working directory"),
+]
+
+CLI_WORKER = r'''
+import contextlib, io, json, os, sys, time, traceback
+from pathlib import Path
+from armillary.platform import cli
+rows = json.loads(sys.stdin.read())
+for row in rows:
+    folder = Path(row["folder"])
+    folder.mkdir(parents=True)
+    for name, hex_bytes in row["files"].items():
+        (folder / name).write_bytes(bytes.fromhex(hex_bytes))
+    os.chdir(folder)
+    saved = {k: os.environ.get(k) for k in row["env"]}
+    os.environ.update(row["env"])
+    err, out = io.StringIO(), io.StringIO()
+    started = time.monotonic()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            rc = cli.main(row["argv"])
+    except SystemExit as stop:
+        rc = stop.code
+    except BaseException:
+        rc, err = "crashed", io.StringIO(err.getvalue() + traceback.format_exc())
+    for k, v in saved.items():
+        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    ray = sys.modules.get("ray")
+    print(json.dumps({"id": row["id"], "rc": rc, "stderr": err.getvalue()[-5000:], "stdout": out.getvalue()[-2000:],
+                      "seconds": time.monotonic() - started, "ray": bool(ray and ray.is_initialized()),
+                      "runs": (folder / "runs").exists()}), flush=True)
+'''
+ROW_SECONDS = 60  # a hang guard, far above what a row takes (about a second; the first imports the stack)
+WORKER_MEMORY = 3 << 30  # bytes of address space: the stack needs ~0.7 GB; a billion laughs grew past 3.9 GB
+
+
+@pytest.fixture(scope="module")
+def cli_malformed_results(tmp_path_factory):
+    import json
+    import os
+    import resource
+
+    root = tmp_path_factory.mktemp("malformed")
+    rows = [{"id": row_id, "argv": argv, "files": {k: v.hex() for k, v in files.items()}, "env": env,
+             "folder": str(root / row_id)} for row_id, argv, files, env, _, _ in CLI_MALFORMED]
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "ARMILLARY_RUNS_DIR", "RAY_ADDRESS")}
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
+
+    try:
+        out = subprocess.run([sys.executable, "-c", CLI_WORKER], input=json.dumps(rows), capture_output=True, text=True,
+                             env=env, preexec_fn=limit_memory, timeout=ROW_SECONDS * len(rows))
+        stdout, stderr = out.stdout, out.stderr
+    except subprocess.TimeoutExpired as expired:
+        stdout, stderr = expired.stdout or "", f"the worker ran past {ROW_SECONDS * len(rows)} s"
+    results = {r["id"]: r for r in map(json.loads, filter(None, (stdout or "").splitlines()))}
+    return results, (stderr or "")[-3000:]
+
+
+@pytest.mark.parametrize("row_id,argv,files,env,field,words", CLI_MALFORMED, ids=[row[0] for row in CLI_MALFORMED])
+def test_cli_refuses_malformed_input(cli_malformed_results, row_id, argv, files, env, field, words):
+    results, worker_stderr = cli_malformed_results
+    assert row_id in results, f"the worker never finished this row (killed for time or memory?): {worker_stderr}"
+    row = results[row_id]
+    message = row["stderr"]
+    assert row["rc"] == 2, (row["rc"], message, row["stdout"])
+    assert "Traceback" not in message and "Traceback" not in row["stdout"], message
+    assert re.search(rf"(^|[\s'\"]){re.escape(field)}", message), f"{field} is not named: {message}"
+    assert words.lower() in message.lower(), message
+    assert not row["ray"], "Ray was started"
+    assert not row["runs"], "a run folder was created"
+    assert row["seconds"] < ROW_SECONDS
+    assert len(message.splitlines()) <= 25, "the error list is not bounded"
+
+
+def test_cli_table_covers_at_least_forty_malformed_inputs():
+    assert len(CLI_MALFORMED) >= 40 and len({row[0] for row in CLI_MALFORMED}) == len(CLI_MALFORMED)
+
+
+def test_thousands_of_unknown_keys_print_a_bounded_error(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(PRESET + "".join(f"key{i}: 1\n" for i in range(5000)))
+    with pytest.raises(SpecError) as caught:
+        load_spec(str(path))
+    assert len(caught.value.problems) == 5000  # all kept for code that reads them
+    text = str(caught.value)
+    assert len(text.splitlines()) <= 22 and "4980 more problem(s)" in text

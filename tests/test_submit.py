@@ -1,16 +1,29 @@
-"""What a Ray job carries: the staged package (once), a working_dir without the package, results/, .git, runs,
-checkpoints or data, and the spec."""
+"""What a Ray job carries (the staged package, a working_dir without .git/runs/checkpoints/data, the spec), where its
+results land, and which interpreter runs it on the head."""
 
 import json
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import REPO_ROOT
 
-from armillary.platform.spec import load_spec
-from armillary.platform.submit import PACKAGE_FOLDERS, WORKING_DIR_EXCLUDES, entrypoint, job_runtime_env, stage_package
+from armillary.platform.spec import SpecError, load_spec
+from armillary.platform.submit import (
+    FIND_RAY_PYTHON,
+    PACKAGE_FOLDERS,
+    WORKING_DIR_EXCLUDES,
+    entrypoint,
+    job_runtime_env,
+    results_location,
+    stage_package,
+    submitted_entrypoint,
+)
 
 
 def test_staged_package_has_the_code_in_wheel_layout_and_no_tests(tmp_path):
@@ -64,3 +77,63 @@ def test_entrypoint_carries_the_fully_resolved_spec():
     args = shlex.split(entrypoint(spec))
     assert args[:3] == ["python", "-m", "armillary.jobs.run_experiment"]
     assert json.loads(args[args.index("--spec-json") + 1]) == spec.to_dict()
+    submitted = submitted_entrypoint(spec)
+    assert submitted.startswith(FIND_RAY_PYTHON) and submitted.endswith(entrypoint(spec, python='"$PY"'))
+
+
+def _find_python(path: str) -> subprocess.CompletedProcess:
+    """FIND_RAY_PYTHON run as Ray runs an entrypoint: a shell whose parent process has Ray loaded, with `path` as PATH."""
+    code = ("import ray._raylet, subprocess, sys; "
+            "out = subprocess.run(['/bin/sh', '-c', sys.argv[1] + 'echo \"$PY\"'], env={'PATH': sys.argv[2]}, "
+            "capture_output=True, text=True); print(out.stdout, end=''); print(out.stderr, end='', file=sys.stderr); "
+            "sys.exit(out.returncode)")
+    return subprocess.run([sys.executable, "-c", code, FIND_RAY_PYTHON, path], capture_output=True, text=True, timeout=120)
+
+
+def test_the_job_runs_with_the_interpreter_of_the_heads_ray_even_off_path():
+    # A head whose PATH lacks the environment's interpreter (ray started as .venv/bin/ray): a bare `python` there
+    # failed with "No module named 'ray'". The entrypoint takes the interpreter of the Ray its parent runs.
+    out = _find_python("/usr/bin:/bin")
+    assert out.returncode == 0, out.stderr
+    found = out.stdout.strip()
+    assert Path(found).parent.parent == Path(sys.prefix)  # this environment's, not /usr/bin's
+    assert subprocess.run([found, "-c", "import ray"], capture_output=True, timeout=120).returncode == 0
+
+
+def test_a_head_without_a_python_for_ray_gets_a_message_not_a_missing_module(tmp_path):
+    out = subprocess.run(["/bin/sh", "-c", FIND_RAY_PYTHON + 'echo "$PY"'], env={"PATH": str(tmp_path)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 127 and "no Python on this head imports ray" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("env, where", [
+    ({"MLFLOW_TRACKING_URI": "http://armillary-mlflow:5000"}, "MLflow (metrics, params, artifacts, exported policy): http://armillary-mlflow:5000"),
+    ({"MLFLOW_TRACKING_URI": "postgresql+psycopg2://u@db/mlflow", "ARMILLARY_RUNS_DIR": "/mnt/armillary/runs"},
+     "run folders (checkpoints, Tune's result files): /mnt/armillary/runs"),
+    ({"ARMILLARY_RUNS_DIR": "/mnt/armillary/runs"}, "MLflow: sqlite:////mnt/armillary/runs/mlflow.db in the shared runs folder"),
+    ({"MLFLOW_TRACKING_URI": "sqlite:////shared/mlflow.db"}, "a file on the head's disk"),
+])
+def test_submit_says_where_results_land(env, where):
+    lines = results_location(load_spec("ppo/cartpole"), env)
+    assert where in "\n".join(lines)
+    if "ARMILLARY_RUNS_DIR" not in env:
+        assert "DELETED with the Ray session" in lines[-1]  # checkpoints would go with the session: said loudly
+
+
+@pytest.mark.parametrize("env", [{}, {"MLFLOW_TRACKING_URI": "sqlite:///runs/mlflow.db"}, {"ARMILLARY_RUNS_DIR": "runs"}])
+def test_submit_refuses_results_that_would_be_deleted_with_the_job(env):
+    # The job's working directory is a temporary folder under the Ray session: a relative or default store there
+    # is thrown away when the session ends.
+    with pytest.raises(SpecError, match="temporary working directory") as caught:
+        results_location(load_spec("ppo/cartpole"), env)
+    assert caught.value.problems[0].startswith("MLFLOW_TRACKING_URI:")
+
+
+def test_submit_refuses_before_contacting_the_cluster(monkeypatch):
+    from armillary.platform import submit as submit_module
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("ARMILLARY_RUNS_DIR", raising=False)
+    monkeypatch.setattr(submit_module, "_client", lambda address: pytest.fail("the cluster was contacted"))
+    with pytest.raises(SpecError):
+        submit_module.submit(load_spec("ppo/cartpole"), address="http://127.0.0.1:9")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from armillary.algorithms.clip_reward.config import ClipRewardPPOHyperparameters
+from armillary.algorithms.clip_reward.quick_model import BUILTIN_PREFIX, check_builtin, resolve_model
 from armillary.algorithms.ppo.configure import apply as apply_ppo
 
 FIT_COMMAND = "armillary run clip-reward/fit"
@@ -51,7 +52,11 @@ def apply(config, hp: ClipRewardPPOHyperparameters, env_entry, num_learners: int
 
 
 def check_model_exists(model: str) -> None:
-    """A model given as a local path must be a folder here; a hub name ("org/name") is left to the loader."""
+    """A model given as a local path must be a folder here, a built-in one must exist; a hub name ("org/name") is
+    left to the loader."""
+    if model.startswith(BUILTIN_PREFIX):
+        check_builtin(model)
+        return
     looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
     if looks_like_path and not Path(model).expanduser().is_dir():
         raise ValueError(
@@ -65,4 +70,5 @@ def prepare(hp: ClipRewardPPOHyperparameters) -> None:
     from armillary.algorithms.clip_reward.serve import ensure_running
 
     check_model_exists(hp.reward_model.model)
-    ensure_running(hp.reward_model)
+    # A built-in model is made here, on the driver, and the deployment loads its saved folder.
+    ensure_running(hp.reward_model.model_copy(update={"model": resolve_model(hp.reward_model.model)}))

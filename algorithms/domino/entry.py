@@ -109,5 +109,6 @@ ENTRY = register(
         final_artifacts=final_artifacts,
         progress_metrics={"env_runners/episode_return_mean": "return", "domino/constraints_met": "constraints met",
                           "domino/min_pairwise_sf_distance": "min ψ distance"},
+        metrics=("domino/*",),
     )
 )

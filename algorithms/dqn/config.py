@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from armillary.core.hyperparameters import Hyperparameters
+from armillary.core.hyperparameters import Hyperparameters, batch_problems
 
 
 class DQNHyperparameters(Hyperparameters):
@@ -24,6 +24,9 @@ class DQNHyperparameters(Hyperparameters):
         None, gt=0, description="Replayed : sampled steps (the samples-per-insert rate); None keeps RLlib's natural rate."
     )
     hidden_sizes: list[int] = Field(default_factory=lambda: [256], min_length=1)
+
+    def layout_problems(self, num_learners: int, num_env_runners: int) -> list[str]:
+        return batch_problems(self.train_batch_size, num_learners)
 
     @model_validator(mode="after")
     def _epsilon_decreases(self):

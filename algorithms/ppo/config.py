@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from armillary.core.hyperparameters import Hyperparameters
+from armillary.core.hyperparameters import Hyperparameters, batch_problems
 
 
 class PPOHyperparameters(Hyperparameters):
@@ -29,6 +29,9 @@ class PPOHyperparameters(Hyperparameters):
     num_epochs: int = Field(4, gt=0, description="Passes over each train batch.")
     hidden_sizes: list[int] = Field(default_factory=lambda: [64, 64], min_length=1, description="MLP head layer widths.")
     activation: Literal["tanh", "relu"] = "tanh"
+
+    def layout_problems(self, num_learners: int, num_env_runners: int) -> list[str]:
+        return batch_problems(self.train_batch_size, num_learners, self.minibatch_size)
 
     @field_validator("lr_schedule")
     @classmethod

@@ -66,6 +66,13 @@ class ScoreHyperparameters(Hyperparameters):
                              f"{self.variant.value}; set stage1_iterations=0 for the baselines")
         return self
 
+    def layout_problems(self, num_learners: int, num_env_runners: int) -> list[str]:
+        learners, runners = max(1, num_learners), max(1, num_env_runners)
+        if self.problems_per_iteration % learners or self.problems_per_iteration % runners:
+            return [f"algorithm.config.problems_per_iteration: {self.problems_per_iteration} problems must split evenly "
+                    f"over {learners} learner(s) and {runners} env runner(s) (resources.num_learners, num_env_runners)"]
+        return []
+
     def loss_kwargs(self) -> dict:
         """The keyword arguments of losses.score_loss."""
         return dict(variant=self.variant, group_size=self.group_size, alpha=self.alpha, beta1=self.beta1,
@@ -78,9 +85,17 @@ BUILTIN_PREFIX = "builtin:"
 BUILTIN_MODELS = {"tiny-1digit": ("v1", 1, 240)}
 
 
+HUB_TIMEOUT_S = 10.0
+
+
 def check_model(value: str) -> None:
-    """A local model path must hold a saved transformers model (what a run needs before it starts)."""
-    if value.startswith(BUILTIN_PREFIX) or not looks_local(value):
+    """The policy's model must be loadable where the run runs, before it starts: a local path must hold a saved
+    transformers model, and a hub name must be in the Hugging Face cache or on a hub that answers within
+    HUB_TIMEOUT_S (transformers would otherwise retry it for ever on a machine without network)."""
+    if value.startswith(BUILTIN_PREFIX):
+        return
+    if not looks_local(value):
+        _check_hub_model(value)
         return
     path = Path(value).expanduser().resolve()
     if not (path / "config.json").is_file():
@@ -97,3 +112,21 @@ def looks_local(source: str) -> bool:
     if source.startswith(("/", ".", "~")) or source.count("/") > 1:
         return True
     return Path(source.split("/")[0]).exists() and "/" in source or Path(source).exists()
+
+
+def _check_hub_model(name: str) -> None:
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return  # in the local cache: from_pretrained loads it without the network
+    hint = (f"give a local folder written by save_pretrained (e.g. ./{name}), or {BUILTIN_PREFIX}tiny-1digit for a "
+            "quick run")
+    if constants.HF_HUB_OFFLINE:
+        raise ValueError(f"algorithm.config.model: {name!r} is not a local folder nor in the Hugging Face cache, and "
+                         f"HF_HUB_OFFLINE is set; {hint}")
+    try:
+        HfApi().model_info(name, timeout=HUB_TIMEOUT_S)
+    except Exception as err:  # no network, a timeout, no such repository, no access
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise ValueError(f"algorithm.config.model: {name!r} is not a local folder nor in the Hugging Face cache, and "
+                         f"the hub did not confirm it within {HUB_TIMEOUT_S:g} s ({reason}); {hint}") from None

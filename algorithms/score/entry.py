@@ -42,9 +42,8 @@ def apply(config, hp: ScoreHyperparameters, env_entry, num_learners: int):
 
     env_options = dict(config.env_config or {})
     build_task_from_env(env_entry.name, env_options)  # a wrong env or task option fails here, on the driver
-    if hp.problems_per_iteration % max(1, num_learners) or hp.problems_per_iteration % max(1, config.num_env_runners):
-        raise ValueError(f"algorithm.config.problems_per_iteration: {hp.problems_per_iteration} problems must split "
-                         f"evenly over {max(1, num_learners)} learner(s) and {max(1, config.num_env_runners)} env runner(s)")
+    for problem in hp.layout_problems(num_learners, config.num_env_runners):  # checked by validate, too
+        raise ValueError(problem)
     # Built-in quick models are made (once per machine, seconds) here on the driver, so every learner and runner
     # then loads the same saved folder with from_pretrained.
     check_model(hp.model)
@@ -94,5 +93,6 @@ ENTRY = register(
         # figures only every eval_every iterations).
         progress_metrics={"score/train/acc_t1": "acc@t1 (sampled)", "score/train/acc_t2": "acc@t2 (sampled)"},
         metric_ranges=lambda hp: {"score/train/acc_t1": (0.0, 1.0), "score/train/acc_t2": (0.0, 1.0)},
+        metrics=("score/*",),
     )
 )

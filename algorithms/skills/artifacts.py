@@ -29,10 +29,12 @@ def _grid(env: SkillEnv):
 def end_states_and_bonus_on_learner(learner, episodes_per_skill: int, seed: int = 0) -> dict:
     """Inside a Learner: end positions of skills sampled as in training, and the method's reward terms at
     every free cell (as the end state of every skill, from the env's default start)."""
-    envs = [SkillEnv(learner.config.env_config) for _ in range(64)]
-    grid = _grid(envs[0])
-    if grid is None:
+    probe = SkillEnv(learner.config.env_config)
+    grid = _grid(probe)
+    if grid is None:  # not a grid world (e.g. Atari): no cells to draw, and no 64 envs to build for nothing
+        probe.close()
         return {}
+    envs = [probe] + [SkillEnv(learner.config.env_config) for _ in range(63)]
     policy = learner.module[DEFAULT_MODULE_ID].unwrapped()
     discriminator = learner.module[DISCRIMINATOR_MODULE_ID].unwrapped()
     device = next(policy.parameters()).device
@@ -95,9 +97,12 @@ def plot_bonus_vs_visits(data: dict, path: Path, title: str) -> dict[str, float]
     }
 
 
-def write_skill_artifacts(algo, folder, episodes_per_skill: int = 32) -> None:
-    """Occupancy per skill (PNG), one GIF per skill (up to MAX_CLIPS), figures (JSON), bonus plot (DISDAIN)."""
+def write_skill_artifacts(algo, folder, episodes_per_skill: int | None = None) -> None:
+    """Occupancy per skill (PNG), one GIF per skill (up to MAX_CLIPS), figures (JSON), bonus plot (DISDAIN); on
+    `final_episodes_per_skill` episodes per skill unless given."""
     from PIL import Image
+
+    episodes_per_skill = episodes_per_skill or algo.skill_method.hp.final_episodes_per_skill
 
     from armillary.envs.render import count_visits, occupancy_image, write_clip
 

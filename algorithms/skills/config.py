@@ -45,6 +45,9 @@ class SkillHyperparameters(PPOHyperparameters):
     )
     evaluation_episodes_per_skill: int = Field(16, ge=1, description="Episodes per skill in each evaluation.")
     evaluation_epsilon: float = Field(0.001, ge=0, le=1, description="ε of the ε-greedy acting in evaluation (paper: 0.001).")
+    final_episodes_per_skill: int = Field(
+        32, ge=1, description="Episodes per skill for the pictures and figures logged when training ends."
+    )
     # --- PPO defaults suited to short skill episodes ---------------------------------------------------------
     gamma: float = Field(0.99, gt=0, le=1, description="Discount γ (paper: 0.99).")
     train_batch_size: int = Field(1024, gt=0, description="Env steps per training iteration, over all learners.")
