@@ -189,9 +189,9 @@ def test_walker_final_artifacts_write_one_clip_per_policy(local_ray, tmp_path, m
     from PIL import Image
 
     from armillary.algorithms import registry
-    from armillary.algorithms.domino import entry
+    from armillary.algorithms.domino import configure
 
-    monkeypatch.setattr(entry, "CLIP_EVERY", 3)
+    monkeypatch.setattr(configure, "CLIP_EVERY", 3)
     overrides = ["algorithm.config.train_batch_size=128", "algorithm.config.minibatch_size=64", "algorithm.config.num_policies=3",
                  "algorithm.config.summary_episodes=1", "algorithm.config.clip_steps=6", "env.config.render_size=32"]
     spec = load_spec("domino/walker", overrides, smoke=True)

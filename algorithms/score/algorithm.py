@@ -29,6 +29,8 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from armillary.algorithms.score import losses
+from armillary.algorithms.score.config import ScoreHyperparameters
+from armillary.algorithms.score.run_settings import score_run
 from armillary.algorithms.score.learner import NAMESPACE, variant_code
 from armillary.algorithms.score.rollout import FLAGS
 
@@ -100,19 +102,19 @@ class Score(Algorithm):
         return ScoreConfig()
 
     @property
-    def settings(self) -> dict:
-        return self.config.learner_config_dict[NAMESPACE]
+    def hp(self) -> ScoreHyperparameters:
+        return score_run(self.config).hp
 
     def current_variant(self) -> losses.Variant:
-        s = self.settings
-        return losses.Variant.STAGE1 if self.iteration < s["stage1_iterations"] else losses.Variant(s["variant"])
+        hp = self.hp
+        return losses.Variant.STAGE1 if self.iteration < hp.stage1_iterations else losses.Variant(hp.variant)
 
     def training_step(self) -> None:
-        s = self.settings
+        hp = self.hp
         variant = self.current_variant()
         runners = self.env_runner_group
         remote = runners.num_remote_workers()
-        per_runner = s["problems_per_iteration"] // max(1, remote)
+        per_runner = hp.problems_per_iteration // max(1, remote)
         iteration = self.iteration
         pair_sft = variant is losses.Variant.PAIR_SFT
         sampled = runners.foreach_env_runner(
@@ -132,7 +134,7 @@ class Score(Algorithm):
             self.metrics.log_value((NAMESPACE, "train", name.split("/", 1)[1]), float(np.mean(values)), window=1)
 
         num_shards = max(1, self.config.num_learners)
-        shards = shard_by_problem(columns, s["group_size"], num_shards)
+        shards = shard_by_problem(columns, hp.group_size, num_shards)
         batches = [MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(shard)}, env_steps=2 * len(shard["variant"]))
                    for shard in shards]
         if self.learner_group.is_local:
@@ -148,8 +150,8 @@ class Score(Algorithm):
         self.metrics.log_value((NAMESPACE, "variant"), float(variant_code(variant)), window=1)
 
         runners.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
-        if iteration == 0 or (iteration + 1) % s["eval_every"] == 0:
-            self.log_evaluation(self.evaluate_greedy(s["eval_problems"]))
+        if iteration == 0 or (iteration + 1) % hp.eval_every == 0:
+            self.log_evaluation(self.evaluate_greedy(hp.eval_problems))
 
     def evaluate_greedy(self, num_problems: int) -> dict[str, float]:
         """Greedy two-turn metrics of the current weights on held-out problems (on the local runner if there is one)."""

@@ -22,6 +22,7 @@ from ray.rllib.env.env_runner import EnvRunner
 from ray.rllib.utils.checkpoints import Checkpointable
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, WEIGHTS_SEQ_NO
 
+from armillary.algorithms.score.run_settings import score_run
 from armillary.algorithms.score.module import turn_columns
 from armillary.algorithms.score.rollout import evaluate_greedy, run_episodes
 from armillary.algorithms.score.task_env import build_task_from_env, text_spaces
@@ -31,9 +32,8 @@ from armillary.algorithms.score.tasks import is_generated, problems_for_iteratio
 class ScoreEnvRunner(EnvRunner, Checkpointable):
     def __init__(self, *, config, **kwargs):
         super().__init__(config=config, **kwargs)
-        settings = self.config.learner_config_dict["score"]
-        self.settings = settings
-        self.task = build_task_from_env(settings["env_name"], settings["env_options"])
+        self.run = score_run(self.config)
+        self.task = build_task_from_env(self.run.env_name, self.run.env_options)
         module_spec = self.config.get_rl_module_spec(spaces=self.get_spaces(), inference_only=True)
         # Generation is most of a SCoRe iteration: sample on a GPU when this process sees one (the driver's local
         # runner next to a GPU learner, or a remote runner given num_gpus_per_env_runner; Ray hides GPUs from
@@ -58,11 +58,11 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         """Two-turn episodes for `num_problems` training problems × group_size samples, at the training temperature.
         With `pair_sft`, the turn-2 columns hold Pair-SFT's pairs instead (EpisodeBatch.pair_sft_turn2) and
         `sft_kept` marks the rows that have one; the metrics stay those of the sampled episodes."""
-        s = self.settings
-        problems = problems_for_iteration(self.task, s["train_split"], num_problems, s["seed"] * 1000 + (self.worker_index or 0),
+        run, hp = self.run, self.run.hp
+        problems = problems_for_iteration(self.task, run.train_split, num_problems, run.seed * 1000 + (self.worker_index or 0),
                                           iteration)
-        batch = run_episodes(self.module.lm, self.module.tokenizer, self.task, problems, group_size=s["group_size"],
-                             max_new_tokens=s["max_new_tokens"], temperature=s["temperature"], generator=self._generator)
+        batch = run_episodes(self.module.lm, self.module.tokenizer, self.task, problems, group_size=hp.group_size,
+                             max_new_tokens=hp.max_new_tokens, temperature=hp.temperature, generator=self._generator)
         self.num_env_steps_sampled_lifetime += 2 * len(batch.problems)  # one step per turn
         turn1, turn2 = batch.tensors(self.module.tokenizer)
         columns: dict[str, np.ndarray] = {}
@@ -81,11 +81,11 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
 
     def evaluate(self, *, num_problems: int) -> dict[str, float]:
         """Greedy two-turn metrics on the first `num_problems` held-out problems (the same ones every time)."""
-        split = self.settings["eval_split"]
+        split = self.run.eval_split
         problems = self.task.problems(split, num_problems) if is_generated(self.task) else \
             self.task.problems(split, None)[:num_problems]
         return evaluate_greedy(self.module.lm, self.module.tokenizer, self.task, problems,
-                               max_new_tokens=self.settings["max_new_tokens"])
+                               max_new_tokens=self.run.hp.max_new_tokens)
 
     def get_metrics(self) -> dict[str, float]:
         """The self-correction figures of the last sampled batch (sampled at temperature, not greedy)."""

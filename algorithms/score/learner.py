@@ -21,10 +21,10 @@ import torch
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
 from armillary.algorithms.score import losses
+from armillary.algorithms.score.run_settings import NAMESPACE, score_run
 from armillary.algorithms.score.module import turn_columns
 
 VARIANTS = tuple(losses.Variant)
-NAMESPACE = "score"
 
 
 def variant_code(variant: losses.Variant) -> int:
@@ -36,13 +36,13 @@ class ScoreLearner(TorchLearner):
         super().build()
         from armillary.algorithms.score.model import load_policy
 
-        settings = self.config.learner_config_dict[NAMESPACE]
+        run = score_run(self.config)
         # π_ref: the initial weights, frozen. Loaded from the same source as the policy rather than copied from it,
         # so a learner restored from a checkpoint still has the *initial* model as its reference.
-        self._reference, _ = load_policy(settings["model"], device=self._device)
+        self._reference, _ = load_policy(run.model_source, device=self._device)
         self._reference.eval().requires_grad_(False)
-        self._loss_kwargs = dict(settings["loss"])
-        self._only_corrections = bool(settings.get("sft_only_corrections", False))
+        self._loss_kwargs = run.loss_kwargs
+        self._only_corrections = run.hp.sft_only_corrections
 
     def compute_loss_for_module(self, *, module_id, config, batch: dict[str, Any], fwd_out: dict[str, torch.Tensor]):
         codes = batch["variant"].unique()
