@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_reliability import ARMILLARY, _env, _free_port, _run_dirs, _wait_for
+from test_reliability import ARMILLARY, _env, _free_port, _pids_of, _run_dirs, _stop_ray_head, _wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -236,18 +236,7 @@ def test_worker_node_lost_mid_run_trials_restart_elsewhere_and_every_iteration_i
 
 def _job_driver_pids(runs: Path) -> list[int]:
     """PIDs of the Ray job entrypoints (`python -m armillary.jobs.run_experiment`) that write to this test's runs."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if b"armillary.jobs.run_experiment" not in (proc / "cmdline").read_bytes():
-                continue
-            if f"ARMILLARY_RUNS_DIR={runs}".encode() in (proc / "environ").read_bytes().split(b"\0"):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
+    return _pids_of(runs, lambda cmdline: b"armillary.jobs.run_experiment" in cmdline)
 
 
 def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when_resubmitted(tmp_path, monkeypatch):
@@ -366,13 +355,8 @@ def autoscaling_head(tmp_path, config: dict, port: int, env: dict):
         yield gcs_address
     finally:
         ray.shutdown()
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        time.sleep(2)
-        for pid in [head.pid, *_own_ray_pids(gcs_address)]:  # fake worker nodes are children of the autoscaler
+        _stop_ray_head(head)
+        for pid in _own_ray_pids(gcs_address):  # fake worker nodes are the autoscaler's, maybe outside its group
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
