@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -249,7 +250,11 @@ def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when
     spec = tmp_path / "driver-loss.yaml"
     spec.write_text(yaml.safe_dump({**RELIABILITY, "resources": {**RELIABILITY["resources"], "profile": "cluster-cpu",
                                                                  "num_learners": 0}}))
-    with ray_cluster(monkeypatch, head_cpus=0, workers=[{"num_cpus": 2}]) as (cluster, _):
+    # The worker gets its own Ray temp folder, as a separate machine has: nodes sharing one would share the folder
+    # where each node unpacks the job's working_dir, and the worker unpacking it for the trials removed the copy the
+    # job's driver was running in.
+    worker_temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    with ray_cluster(monkeypatch, head_cpus=0, workers=[{"num_cpus": 2, "temp_dir": worker_temp}]) as (cluster, _):
         env = _cli_env(runs, cluster)
         env.pop("RAY_ADDRESS")  # `submit` talks to the job server only
         submit = [*ARMILLARY, "submit", str(spec), "--address", _dashboard(cluster), "--wait"]
@@ -277,6 +282,7 @@ def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when
         assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-2000:]
         assert "Resuming the unfinished run" in second.stdout and "SUCCEEDED" in second.stdout
 
+    shutil.rmtree(worker_temp, ignore_errors=True)
     assert _run_dirs(runs) == [run_dir] and (run_dir / "COMPLETED").exists()
     _assert_each_iteration_once(runs, run_dir, iterations=8, trials=2)
     for result_file in (run_dir / "tune").glob("*/result.json"):
