@@ -267,8 +267,10 @@ def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when
                 return states[-1].read_text().count("checkpoint_0") if states else 0
 
             _wait_for(lambda: checkpoints_in_saved_state() >= 2, 400, "both trials' checkpoints in the experiment state")
-            (pid,) = _job_driver_pids(runs)
-            os.kill(pid, signal.SIGKILL)
+            pids = _job_driver_pids(runs)  # the entrypoint's shell and its python
+            assert pids, "the job's driver process was not found"
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
             output, _ = first.communicate(timeout=120)
         finally:
             if first.poll() is None:
@@ -320,7 +322,11 @@ def autoscaling_config_from_manifest(gcs_address: str) -> dict:
         if "idle_timeout_s" in node_type:
             node_type["idle_timeout_s"] = SHORT_IDLE_TIMEOUT_S
     config["idle_timeout_minutes"] = SHORT_IDLE_TIMEOUT_S / 60
-    config["provider"] = {"type": "fake_multinode", "gcs_address": gcs_address, "head_node_id": FAKE_HEAD_NODE_ID,
+    # Ray's fake provider, named as an "external" one: the "fake_multinode" type reads its defaults from an
+    # example.yaml that the Ray 2.60 wheel does not ship.
+    config["provider"] = {"type": "external",
+                          "module": "ray.autoscaler._private.fake_multi_node.node_provider.FakeMultiNodeProvider",
+                          "gcs_address": gcs_address, "head_node_id": FAKE_HEAD_NODE_ID,
                           "launch_multiple": True, "use_node_id_as_ip": True, "disable_node_updaters": True,
                           "disable_launch_config_check": True}
     return config, ray_cluster_cr["spec"]
