@@ -98,10 +98,10 @@ def check_learner_devices(num_learners: int, num_gpus_per_learner: float) -> Non
     """Fail before the algorithm is built if the learner's GPU has no CUDA device behind it.
 
     Ray's GPU count is a scheduling label: a node started with `--num-gpus` (or a simulated cluster, or a GPU pod
-    running a CPU-only image) is given GPU work whether or not CUDA works there. RLlib's learner then moves its module
-    to cuda:0 and dies with torch's "not compiled with CUDA" assertion, deep in an actor's traceback. Falling back to
-    the CPU instead would hold a (paid) GPU and train 10-100x slower without anyone noticing, so this fails instead,
-    naming the field, the node and the torch build. The check runs where the learner will run: in this process for
+    running a CPU-only image) is given GPU work whether or not CUDA works there. RLlib's get_device then hands the
+    learner cuda:0, and moving its module there dies on torch's "not compiled with CUDA" assertion, deep in an actor's
+    traceback. Falling back to the CPU instead would hold a (paid) GPU and train on the CPU without anyone noticing, so
+    this fails instead, naming the field, the node and the torch build. The check runs where the learner will run: in this process for
     num_learners 0 (the local learner), else as a task with the learner's GPU request in the trial's placement group
     (the learner actors are created in that same group, on the bundle that holds the GPU).
     """
