@@ -101,9 +101,9 @@ def check_learner_devices(num_learners: int, num_gpus_per_learner: float) -> Non
     running a CPU-only image) is given GPU work whether or not CUDA works there. RLlib's get_device then hands the
     learner cuda:0, and moving its module there dies on torch's "not compiled with CUDA" assertion, deep in an actor's
     traceback. Falling back to the CPU instead would hold a (paid) GPU and train on the CPU without anyone noticing, so
-    this fails instead, naming the field, the node and the torch build. The check runs where the learner will run: in this process for
-    num_learners 0 (the local learner), else as a task with the learner's GPU request in the trial's placement group
-    (the learner actors are created in that same group, on the bundle that holds the GPU).
+    this fails instead, naming the field, the node and the torch build. The check runs where the learner will run: in
+    this process for num_learners 0 (the local learner), else as a task with the learner's GPU request in the trial's
+    placement group (the learner actors are created in that same group, on the bundle that holds the GPU).
     """
     if not num_gpus_per_learner:
         return
