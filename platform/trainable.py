@@ -88,7 +88,8 @@ def _cuda_report() -> dict[str, Any]:
     import torch
 
     return {"gpu_ids": [str(i) for i in ray.get_gpu_ids()], "cuda": torch.cuda.is_available(),
-            "torch": torch.__version__, "torch_cuda": torch.version.cuda, "node": ray.get_runtime_context().get_node_id()}
+            "torch": torch.__version__, "torch_cuda": torch.version.cuda,
+            "node": ray.get_runtime_context().get_node_id()}
 
 
 LEARNER_DEVICE_CHECK = "armillary-learner-device-check"  # the probe task's name, as Ray's state API lists it

@@ -59,7 +59,8 @@ def ray_cluster(monkeypatch, head_cpus: int, workers: list[dict]):
     monkeypatch.setenv("MUJOCO_GL", "egl")
     monkeypatch.setenv("RAY_AIR_NEW_OUTPUT", "0")
     cluster = Cluster(initialize_head=True, shutdown_at_exit=True, head_node_args={
-        "num_cpus": head_cpus, "gcs_server_port": _free_port(), "include_dashboard": True, "dashboard_host": "127.0.0.1",
+        "num_cpus": head_cpus, "gcs_server_port": _free_port(), "include_dashboard": True,
+        "dashboard_host": "127.0.0.1",
         "dashboard_port": _free_port(), "ray_client_server_port": _free_port(), **_node_ports()})
     try:
         nodes = [cluster.add_node(**worker, **_node_ports()) for worker in workers]
@@ -183,14 +184,16 @@ def test_gpu_profile_places_learners_on_the_gpu_node_and_env_runners_on_cpu_node
 def _alive_trial_actors(cluster) -> list:
     from ray.util.state import list_actors
 
-    return list_actors(address=_dashboard(cluster), filters=[("class_name", "=", "ImplicitFunc"), ("state", "=", "ALIVE")],
+    return list_actors(address=_dashboard(cluster),
+                       filters=[("class_name", "=", "ImplicitFunc"), ("state", "=", "ALIVE")],
                        limit=1000, raise_on_missing_output=False)
 
 
 def test_worker_node_lost_mid_run_trials_restart_elsewhere_and_every_iteration_is_kept_once(tmp_path, monkeypatch):
-    """A head with no CPUs (as in k8s/base) and three 1-CPU workers; two 1-CPU trials run on two of them. The raylet of a
-    node running a trial is killed after the first checkpoint: that trial restarts from its last checkpoint on the spare
-    node, the experiment completes, and Tune's results and MLflow hold every iteration of both trials exactly once."""
+    """A head with no CPUs (as in k8s/base) and three 1-CPU workers; two 1-CPU trials run on two of them. The raylet of
+    a node running a trial is killed once both trials have checkpointed: that trial restarts from its last checkpoint
+    on the spare node, the experiment completes, and Tune's results and MLflow hold every iteration of both trials
+    exactly once."""
     import ray
     from ray.util.state import list_actors
 
@@ -266,7 +269,8 @@ def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when
                 states = sorted(runs.glob("test__reliability/*/tune/experiment_state-*.json"))
                 return states[-1].read_text().count("checkpoint_0") if states else 0
 
-            _wait_for(lambda: checkpoints_in_saved_state() >= 2, 400, "both trials' checkpoints in the experiment state")
+            _wait_for(lambda: checkpoints_in_saved_state() >= 2, 400,
+                      "both trials' checkpoints in the experiment state")
             pids = _job_driver_pids(runs)  # the entrypoint's shell and its python
             assert pids, "the job's driver process was not found"
             for pid in pids:
@@ -425,7 +429,8 @@ def test_gpu_group_scales_up_from_zero_for_a_gpu_experiment_and_back_to_zero_whe
         assert f"on node {gpu_node}" in error.read_text() and "sees no CUDA device" in error.read_text()
         idle_from = time.monotonic()
         _wait_for(lambda: gpu_nodes() == [], 180, "the idle GPU node to be removed")
-        print(f"autoscaling: GPU node up after {scaled_up - started:.1f} s, removed {time.monotonic() - idle_from:.1f} s "
+        print(f"autoscaling: GPU node up after {scaled_up - started:.1f} s, "
+              f"removed {time.monotonic() - idle_from:.1f} s "
               f"after the run (idle timeout {SHORT_IDLE_TIMEOUT_S} s); total {time.monotonic() - started:.1f} s")
 
 
