@@ -69,6 +69,54 @@ def read_results(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _cuda_report() -> dict[str, Any]:
+    """What the calling Ray worker was given and what torch sees there."""
+    import ray
+    import torch
+
+    return {"gpu_ids": [str(i) for i in ray.get_gpu_ids()], "cuda": torch.cuda.is_available(),
+            "torch": torch.__version__, "torch_cuda": torch.version.cuda,
+            "node": ray.get_runtime_context().get_node_id()}
+
+
+LEARNER_DEVICE_CHECK = "armillary-learner-device-check"  # the probe task's name, as Ray's state API lists it
+
+
+def check_learner_devices(num_learners: int, num_gpus_per_learner: float) -> None:
+    """Fail before the algorithm is built if the learner's GPU has no CUDA device behind it.
+
+    Ray's GPU count is a scheduling label: a node started with `--num-gpus` (or a simulated cluster, or a GPU pod
+    running a CPU-only image) is given GPU work whether or not CUDA works there. RLlib's get_device then hands the
+    learner cuda:0, and moving its module there dies on torch's "not compiled with CUDA" assertion, deep in an actor's
+    traceback. Falling back to the CPU instead would hold a (paid) GPU and train on the CPU without anyone noticing, so
+    this fails instead, naming the field, the node and the torch build. The check runs where the learner will run: in
+    this process for num_learners 0 (the local learner), else as a task with the learner's GPU request in the trial's
+    placement group (the learner actors are created in that same group, on the bundle that holds the GPU).
+    """
+    if not num_gpus_per_learner:
+        return
+    import ray
+    from ray.util import get_current_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    if num_learners == 0:
+        report = _cuda_report()
+    else:
+        group = get_current_placement_group()
+        strategy = PlacementGroupSchedulingStrategy(group) if group is not None else "DEFAULT"
+        probe = ray.remote(_cuda_report).options(name=LEARNER_DEVICE_CHECK, num_cpus=0, num_gpus=num_gpus_per_learner,
+                                                 scheduling_strategy=strategy)
+        report = ray.get(probe.remote())
+    if report["gpu_ids"] and not report["cuda"]:
+        build = "a CPU-only build" if report["torch_cuda"] is None else f"built for CUDA {report['torch_cuda']}"
+        raise RuntimeError(
+            f"resources.num_gpus_per_learner={num_gpus_per_learner}: Ray gave the learner GPU {report['gpu_ids']} on "
+            f"node {report['node']}, but torch {report['torch']} there ({build}) sees no CUDA device. That node "
+            "advertises a GPU it cannot use (e.g. `ray start --num-gpus` without a driver, or a CPU image in a GPU "
+            "pod): run GPU workers from the GPU image (armillary/ray-gpu), or use resources.profile=cluster-cpu."
+        )
+
+
 def train_trial(config: dict[str, Any]) -> None:
     from ray import tune
 
@@ -77,8 +125,10 @@ def train_trial(config: dict[str, Any]) -> None:
     if tracking.get("uri"):
         os.environ["MLFLOW_TRACKING_URI"] = tracking["uri"]
 
-    from armillary.platform.rllib_config import build_algorithm_config
+    from armillary.platform.rllib_config import build_algorithm_config, resolved_resources
 
+    resources = resolved_resources(spec)
+    check_learner_devices(resources["num_learners"], resources["num_gpus_per_learner"])
     algo = build_algorithm_config(spec, spec.seeds[0]).build_algo()
     context = tune.get_context()
     trial_id = context.get_trial_id() or "local"

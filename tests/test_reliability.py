@@ -215,21 +215,26 @@ def test_driver_killed_mid_run_resumes_without_losing_or_duplicating(tmp_path):
         assert [int(float(row[column])) for row in table[1:]] == list(range(1, 9))
 
 
-def _trial_worker_pids(runs: Path) -> list[int]:
-    """PIDs of this test's Tune trial actors (their environment carries this test's runs folder)."""
+def _pids_of(runs: Path, wanted) -> list[int]:
+    """PIDs of processes whose command line (bytes) passes `wanted` and whose environment carries this test's runs
+    folder (so that other tests' and other users' processes are never touched)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            title = (proc / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-            if not title.startswith("ray::ImplicitFunc"):
+            if not wanted((proc / "cmdline").read_bytes()):
                 continue
             if f"ARMILLARY_RUNS_DIR={runs}".encode() in (proc / "environ").read_bytes().split(b"\0"):
                 pids.append(int(proc.name))
         except OSError:
             continue
     return pids
+
+
+def _trial_worker_pids(runs: Path) -> list[int]:
+    """PIDs of this test's Tune trial actors."""
+    return _pids_of(runs, lambda cmdline: cmdline.startswith(b"ray::ImplicitFunc"))
 
 
 def test_trial_worker_killed_restores_from_its_checkpoint_and_finishes(tmp_path):
@@ -255,6 +260,21 @@ def test_trial_worker_killed_restores_from_its_checkpoint_and_finishes(tmp_path)
     # After the restart, RLlib counts iterations since the restore: proof the trial resumed from a
     # checkpoint rather than starting over (which would also give 8 iterations, all since restore).
     assert any(r["iterations_since_restore"] < r["training_iteration"] for r in rows), rows
+
+
+def _stop_ray_head(head: subprocess.Popen) -> None:
+    """Stop a `ray start --head --block` started in its own session: SIGTERM to its process group, then SIGKILL to
+    whatever of the group is still alive (never `ray stop`, which stops every Ray on the machine)."""
+    os.killpg(head.pid, signal.SIGTERM)
+    try:
+        head.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    time.sleep(2)
+    try:
+        os.killpg(head.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _free_port() -> int:
@@ -298,16 +318,7 @@ def test_submit_to_a_real_ray_head_and_read_results_from_mlflow(tmp_path):
         assert "Submitted ppo/cartpole as Ray job" in out.stdout and f"{address}/#/jobs/" in out.stdout
         assert "SUCCEEDED" in out.stdout
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        time.sleep(2)
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # anything of this head's still alive
-        except ProcessLookupError:
-            pass
+        _stop_ray_head(head)
         head_log.close()
         shutil.rmtree(ray_temp, ignore_errors=True)
 
