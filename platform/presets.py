@@ -51,6 +51,7 @@ _CATALOG: Catalog[Preset] = Catalog(
         "armillary.algorithms.domino.presets",
         "armillary.algorithms.score.presets",
         "armillary.algorithms.clip_reward.presets",
+        "armillary.algorithms.long_context.presets",
     ),
 )
 
