@@ -264,6 +264,9 @@ def connect_ray(address: str | None, workers: int, threads: int):
     if address:
         ray.init(address=address, log_to_driver=True)
         return ray
+    # Ray starts its workers at nice 15 unless told otherwise (a Ray job's supervisor sets 0, as here): on a shared,
+    # busy machine niced workers get a small fraction of a core — the model load alone took > 14 min here.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     for attempt in range(3):
         try:
             ray.init(address="local", num_cpus=max(workers * threads, 1), include_dashboard=False, log_to_driver=True)
