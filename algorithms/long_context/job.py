@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu) or a torch device")
     parser.add_argument("--chunk", type=int, default=2048, help="prefill chunk in tokens (bounds attention memory)")
     parser.add_argument("--no-prefix-cache", action="store_true", help="answer every cell from scratch")
+    parser.add_argument("--report-only", action="store_true", help="run no cell: report the finished ones (a "
+                        "partial sweep; rerun without it to complete)")
     parser.add_argument("--rope-scaling", default=None, help="TYPE:FACTOR (linear, dynamic, yarn) to run past "
                         "the model's window; logged with the results")
     parser.add_argument("--address", default=None, help="Ray address (default: $RAY_ADDRESS, else a local Ray)")
@@ -267,12 +269,12 @@ def connect_ray(address: str | None, workers: int, threads: int):
     # Ray starts its workers at nice 15 unless told otherwise (a Ray job's supervisor sets 0, as here): on a shared,
     # busy machine niced workers get a small fraction of a core — the model load alone took > 14 min here.
     os.environ.setdefault("RAY_worker_niceness", "0")
-    for attempt in range(3):
+    for attempt in range(5):
         try:
             ray.init(address="local", num_cpus=max(workers * threads, 1), include_dashboard=False, log_to_driver=True)
             return ray
         except Exception as err:  # Ray gives its raylet 30 s to register: a heavily loaded machine can miss it
-            if "timed out during startup" not in str(err) or attempt == 2:
+            if "timed out during startup" not in str(err) or attempt == 4:
                 raise
             print(f"Ray did not start ({err}); retrying", flush=True)
             ray.shutdown()
@@ -292,9 +294,12 @@ def run(args: argparse.Namespace) -> int:
           f"window {settings['window']}, chat template: {settings['chat_template']}"
           + (f", RoPE scaling {args.rope_scaling} (beyond the trained window)" if args.rope_scaling else ""), flush=True)
     timing = {}
-    if todo:
+    if todo and not args.report_only:
         timing = sweep(args, settings, todo, prompts, haystacks, frame, out)
-    rows = [finished_cells(out)[cell.key] for cell in prompts]
+    finished = finished_cells(out)
+    rows = [finished[cell.key] for cell in prompts if cell.key in finished]
+    if not rows:
+        raise ValueError(f"--report-only: no finished cell in {out / 'cells'}")
     from armillary.algorithms.long_context.report import write_report
 
     summary = write_report(rows, out, settings, vars(args), timing)
