@@ -364,7 +364,9 @@ def log_mlflow(args, settings, rows: list[dict], summary: dict, out: Path) -> No
     else:
         experiment_id = experiment.experiment_id
     marker = out / "mlflow_run.json"
-    run_id = json.loads(marker.read_text())["run_id"] if marker.is_file() else None
+    recorded = json.loads(marker.read_text()) if marker.is_file() else {}
+    # A run folder copied elsewhere (e.g. results/ in git) keeps its cells but not another machine's MLflow run.
+    run_id = recorded.get("run_id") if recorded.get("tracking_uri") == uri else None
     if run_id is None:
         run_id = client.create_run(experiment_id, run_name=out.name, tags={"armillary.job": "long-context"}).info.run_id
         marker.write_text(json.dumps({"run_id": run_id, "tracking_uri": uri}) + "\n")
