@@ -160,6 +160,16 @@ def _summarize(spec, outcome, wall_s: float) -> int:
 
 
 def cmd_submit(args) -> int:
+    job = _job_preset(args.experiment)
+    if job is not None:
+        from armillary.platform.submit import submit_job_preset
+
+        try:
+            argv = job.job_argv(args.overrides, smoke=args.smoke)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_INVALID
+        return submit_job_preset(job.name, job.job, argv, address=args.address, wait=args.wait)
     spec = _load(args)
     from armillary.platform.submit import submit
 

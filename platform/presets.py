@@ -22,6 +22,7 @@ CATALOG.include(
         "armillary.algorithms.score.presets",
         "armillary.algorithms.clip_reward.presets",
         "armillary.algorithms.self_consistency.presets",
+        "armillary.algorithms.long_context.presets",
     )
 )
 

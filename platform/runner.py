@@ -240,7 +240,8 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
         print(f"MLflow: run {parent_run_id} in experiment {experiment_id!r} at {uri}")
         if uri.startswith("sqlite:"):
             print(f"  open the UI with: mlflow ui --backend-store-uri {uri}")
-        return _run_trials(spec, run_dir, resumed_from, resources, uri, experiment_id, parent_run_id, tracking_info, prov)
+        return _run_trials(spec, run_dir, resumed_from, resources, uri, experiment_id, parent_run_id, tracking_info, prov,
+                           verbose)
     except BaseException as err:  # Ctrl-C included: nothing is left looking as if it still ran
         _mark_failed(run_dir, uri, parent_run_id, err)
         raise
@@ -263,7 +264,7 @@ def _mark_failed(run_dir: Path, uri: str, parent_run_id: str | None, err: BaseEx
 
 
 def _run_trials(spec: ExperimentSpec, run_dir: Path, resumed_from: Path | None, resources, uri: str, experiment_id: str,
-                parent_run_id: str, tracking_info: dict[str, str], prov: dict[str, Any]) -> RunOutcome:
+                parent_run_id: str, tracking_info: dict[str, str], prov: dict[str, Any], verbose: bool) -> RunOutcome:
     from ray import tune
 
     trainable = tune.with_resources(_trainable(), resources)

@@ -45,10 +45,11 @@ def stage_package(destination: Path) -> Path:
     return package
 
 
-def job_runtime_env(spec: ExperimentSpec, staged_package: Path) -> dict:
+def job_runtime_env(spec: ExperimentSpec | None, staged_package: Path) -> dict:
+    """The job's runtime env; spec None for a job preset (its tracking URI comes from the environment)."""
     env_vars = {"MUJOCO_GL": "egl", "RAY_AIR_NEW_OUTPUT": "0"}
     env_vars.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
-    if spec.tracking.mlflow_uri:
+    if spec is not None and spec.tracking.mlflow_uri:
         env_vars["MLFLOW_TRACKING_URI"] = spec.tracking.mlflow_uri
     return {"working_dir": str(REPO_ROOT), "excludes": WORKING_DIR_EXCLUDES, "py_modules": [str(staged_package)],
             "env_vars": env_vars}
@@ -117,6 +118,12 @@ def results_location(spec: ExperimentSpec, env: dict[str, str] | None = None) ->
     return lines
 
 
+def job_entrypoint(module: str, argv: list[str]) -> str:
+    """A job preset's command: the same module and arguments `armillary run` would call main() with, run by the
+    interpreter of the head's Ray (FIND_RAY_PYTHON), as an experiment's job is."""
+    return FIND_RAY_PYTHON + 'exec "$PY" ' + shlex.join(["-m", module, *argv])
+
+
 def _client(address: str):
     from ray.job_submission import JobSubmissionClient
 
@@ -126,17 +133,31 @@ def _client(address: str):
 def submit(spec: ExperimentSpec, *, address: str, wait: bool = False, timeout_s: float | None = None) -> int:
     where = results_location(spec)  # before anything is sent: results that would not outlive the job are refused
     print(f"Results of {spec.name} will land in:", *(f"  {line}" for line in where), sep="\n", flush=True)
+    return _submit(address, spec.name, submitted_entrypoint(spec), spec, {"armillary.spec_hash": spec.spec_hash()},
+                   wait=wait, timeout_s=timeout_s)
+
+
+def submit_job_preset(name: str, module: str, argv: list[str], *, address: str, wait: bool = False,
+                      timeout_s: float | None = None) -> int:
+    """Submit a job preset (e.g. long-context/smollm2-niah) as a Ray job: its module runs on the cluster's head
+    and, through ray.init() there, joins that cluster."""
+    return _submit(address, name, job_entrypoint(module, argv), None, {"armillary.job": module},
+                   wait=wait, timeout_s=timeout_s)
+
+
+def _submit(address: str, name: str, command: str, spec: ExperimentSpec | None, metadata: dict, *, wait: bool,
+            timeout_s: float | None) -> int:
     client = _client(address)
     with tempfile.TemporaryDirectory(prefix="armillary-job-") as staging:
         package = stage_package(Path(staging))
         submission_id = _submit_when_ready(
             client,
-            entrypoint=submitted_entrypoint(spec),
+            entrypoint=command,
             runtime_env=job_runtime_env(spec, package),
-            metadata={"armillary.experiment": spec.name, "armillary.spec_hash": spec.spec_hash()},
+            metadata={"armillary.experiment": name, **metadata},
         )
     dashboard = address.rstrip("/")
-    print(f"Submitted {spec.name} as Ray job {submission_id}")
+    print(f"Submitted {name} as Ray job {submission_id}")
     print(f"  dashboard: {dashboard}/#/jobs/{submission_id}")
     print(f"  logs:      ray job logs --address {address} --follow {submission_id}")
     if not wait:

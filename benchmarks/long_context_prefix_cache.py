@@ -1,0 +1,115 @@
+"""Shared-prefix KV-cache reuse vs independent per-cell forwards, side by side on the same cells.
+
+    OMP_NUM_THREADS=1 python benchmarks/long_context_prefix_cache.py --lengths 1000,2000 --depths 10 \
+        --out results/long_context/prefix_cache
+
+Builds the single-needle cells of the given lengths × depths (noise haystack, one draw) exactly as the sweep
+does, then answers every cell twice in this one process: (a) `cached`: per length, the shared prefix is run once
+and each cell continues from a cropped copy of its KV cache; (b) `independent`: every cell's whole prompt from
+scratch. The rounds alternate which mode goes first. It checks that both give identical answers, and reports
+the sweep time of each, the speed-up, and prompt tokens per second of each mode against a plain forward of the
+model over one prompt of the same length (the same chunked prefill, no cache to reuse). The load average
+(`uptime`) is recorded before and after: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from armillary.algorithms.long_context import engine
+from armillary.algorithms.long_context.job import load_haystacks
+from armillary.algorithms.long_context.tasks import Cell, Task, build_prompt
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_mode(answerer: engine.Answerer, groups: dict[int, list], head: int, haystack, cached: bool) -> tuple[float, dict]:
+    """Seconds for the whole sweep in one mode, and each cell's answer tokens."""
+    answers = {}
+    started = time.perf_counter()
+    for length, prompts in groups.items():
+        if cached:
+            needed = max(p.shared_prefix for _, p in prompts)
+            answerer.set_prefix(tuple(prompts[0][1].ids[:head]) + haystack.ids[: needed - head])
+        for cell, prompt in prompts:
+            answers[cell.key] = answerer.answer(prompt.ids, prompt.shared_prefix, 16, use_prefix=cached)
+    return time.perf_counter() - started, answers
+
+
+def plain_forward_seconds(answerer: engine.Answerer, ids: tuple[int, ...]) -> float:
+    with torch.inference_mode():
+        started = time.perf_counter()
+        answerer._extend(ids, None)
+        return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--lengths", default="1000,2000")
+    parser.add_argument("--depths", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of (cached, independent), alternating order")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--chunk", type=int, default=2048)
+    parser.add_argument("--out", default="results/long_context/prefix_cache")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    lengths = [int(x) for x in args.lengths.split(",")]
+
+    load_before = load_average()
+    model, tokenizer = engine.load_model(engine.resolve_model(args.model), engine.pick_device("cpu"))
+    frame = engine.prompt_frame(tokenizer)
+    haystacks, _ = load_haystacks(["noise"], tokenizer, max(lengths))
+    haystack = haystacks["noise"]
+    groups = {length: [(cell, build_prompt(cell, haystack, frame, 0, 1)) for cell in
+                       (Cell(Task.SINGLE, "noise", length, d, args.depths, 0) for d in range(args.depths))]
+              for length in lengths}
+    answerer = engine.Answerer(model, tokenizer, chunk=args.chunk)
+
+    rounds = []
+    for index in range(args.rounds):
+        order = [True, False] if index % 2 == 0 else [False, True]
+        results = {}
+        for cached in order:
+            results["cached" if cached else "independent"] = run_mode(answerer, groups, len(frame.head), haystack, cached)
+        plain = {length: plain_forward_seconds(answerer, groups[length][0][1].ids) for length in lengths}
+        rounds.append({"cached_s": results["cached"][0], "independent_s": results["independent"][0],
+                       "identical_answers": results["cached"][1] == results["independent"][1],
+                       "plain_forward_s": plain, "order": ["cached" if c else "independent" for c in order]})
+        print(json.dumps(rounds[-1]), flush=True)
+    cells = sum(len(v) for v in groups.values())
+    prompt_tokens = sum(len(p.ids) for v in groups.values() for _, p in v)
+    cached_s = statistics.median(r["cached_s"] for r in rounds)
+    independent_s = statistics.median(r["independent_s"] for r in rounds)
+    plain = {length: statistics.median(r["plain_forward_s"][length] for r in rounds) for length in lengths}
+    report = {
+        "command": "OMP_NUM_THREADS=1 python benchmarks/long_context_prefix_cache.py " + " ".join(argv or sys.argv[1:]),
+        "model": engine.resolve_model(args.model).describe(), "threads": args.threads, "lengths": lengths,
+        "depths": args.depths, "cells": cells, "prompt_tokens": prompt_tokens, "rounds": rounds,
+        "cached_s": round(cached_s, 2), "independent_s": round(independent_s, 2),
+        "speedup": round(independent_s / cached_s, 3),
+        "identical_answers": all(r["identical_answers"] for r in rounds),
+        "tokens_per_s": {"cached": round(prompt_tokens / cached_s, 1), "independent": round(prompt_tokens / independent_s, 1),
+                         **{f"plain_forward_L{length}": round(length / plain[length], 1) for length in lengths}},
+        "load_average_before": load_before, "load_average_after": load_average(),
+        "torch": torch.__version__,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "rounds"}, indent=2))
+    return 0 if report["identical_answers"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

