@@ -39,20 +39,6 @@ def get(name: str) -> AlgorithmEntry:
     return _CATALOG.get(name)
 
 
-def batch_problems(train_batch_size: int, num_learners: int, minibatch_size: int | None = None) -> list[str]:
-    """A total batch must split evenly over the learners, and a minibatch fit in one learner's share (RLlib refuses
-    both, but only once Ray runs)."""
-    learners = max(1, num_learners)
-    if train_batch_size % learners:
-        return [f"algorithm.config.train_batch_size: {train_batch_size} does not split evenly over {learners} learners "
-                "(resources.num_learners); use a multiple of the number of learners"]
-    if minibatch_size is not None and minibatch_size > train_batch_size // learners:
-        share = "" if learners == 1 else f" / {learners} learners = {train_batch_size // learners}"
-        return [f"algorithm.config.minibatch_size: {minibatch_size} is larger than a learner's train batch "
-                f"(train_batch_size {train_batch_size}{share}); use at most that"]
-    return []
-
-
 def split_batch(total: int, num_learners: int) -> int:
     """Per-learner share of a total batch, so the effective batch is the same on any number of learners."""
     learners = max(1, num_learners)

@@ -94,13 +94,20 @@ def _job_preset(name: str):
     return preset if preset.job else None
 
 
+def _job_argv(preset, args) -> list[str] | None:
+    """A job preset's arguments from the command line's overrides, or None after saying what is wrong (exit 2)."""
+    try:
+        return preset.job_argv(args.overrides, smoke=args.smoke)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+
+
 def run_job(preset, args) -> int:
     import importlib
 
-    try:
-        argv = preset.job_argv(args.overrides, smoke=args.smoke)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+    argv = _job_argv(preset, args)
+    if argv is None:
         return EXIT_INVALID
     print(f"{preset.name}: python -m {preset.job} {' '.join(argv)}", flush=True)
     return importlib.import_module(preset.job).main(argv)
@@ -164,10 +171,8 @@ def cmd_submit(args) -> int:
     if job is not None:
         from armillary.platform.submit import submit_job_preset
 
-        try:
-            argv = job.job_argv(args.overrides, smoke=args.smoke)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
+        argv = _job_argv(job, args)
+        if argv is None:
             return EXIT_INVALID
         return submit_job_preset(job.name, job.job, argv, address=args.address, wait=args.wait)
     spec = _load(args)
@@ -179,10 +184,8 @@ def cmd_submit(args) -> int:
 def cmd_validate(args) -> int:
     job = _job_preset(args.experiment)
     if job is not None:
-        try:
-            argv = job.job_argv(args.overrides, smoke=args.smoke)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
+        argv = _job_argv(job, args)
+        if argv is None:
             return EXIT_INVALID
         print(f"{args.experiment}: a job preset; runs python -m {job.job} {' '.join(argv)}")
         return 0
