@@ -98,7 +98,27 @@ def test_a_missing_model_folder_is_refused_with_the_field_and_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"reward_model\.model.*armillary run clip-reward/fit"):
         check_model_exists(str(tmp_path / "nowhere"))
     check_model_exists(str(tmp_path))  # an existing folder passes
-    check_model_exists("openai/clip-vit-base-patch32")  # a hub name is left to the loader
+
+
+@pytest.mark.parametrize("env, reason", [
+    ({"HF_HUB_OFFLINE": "1"}, "HF_HUB_OFFLINE is set"),
+    ({"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}, "the hub did not confirm it"),  # nothing listens on 9
+])
+def test_a_hub_name_that_cannot_be_loaded_is_refused_in_bounded_time(env, reason, tmp_path):
+    """A reward model named by a hub id that is neither cached nor reachable: the Serve replica's from_pretrained
+    would retry for ever, so prepare() refuses it first, naming the field."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from armillary.algorithms.clip_reward.configure import check_model_exists\n"
+            "try:\n    check_model_exists('openai/clip-vit-base-patch32')\nexcept ValueError as err:\n    print(err)\n"
+            "else:\n    print('accepted')")
+    run_env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), **env}  # an empty cache
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("algorithm.config.reward_model.model: 'openai/clip-vit-base-patch32' is not a local "
+                                 "folder"), out.stdout + out.stderr
+    assert reason in out.stdout
 
 
 # --- with Ray and a served tiny model --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from armillary.algorithms.clip_reward.config import ClipRewardPPOHyperparameters
 from armillary.algorithms.clip_reward.quick_model import BUILTIN_PREFIX, check_builtin, resolve_model
+from armillary.core.hub import check_hub_model
 from armillary.algorithms.ppo.configure import apply as apply_ppo
 
 FIT_COMMAND = "armillary run clip-reward/fit"
@@ -52,17 +53,20 @@ def apply(config, hp: ClipRewardPPOHyperparameters, env_entry, num_learners: int
 
 
 def check_model_exists(model: str) -> None:
-    """A model given as a local path must be a folder here, a built-in one must exist; a hub name ("org/name") is
-    left to the loader."""
+    """A model given as a local path must be a folder here, a built-in one must exist, and a hub name ("org/name")
+    must be in the Hugging Face cache or confirmed by the hub in bounded time (core/hub.py)."""
     if model.startswith(BUILTIN_PREFIX):
         check_builtin(model)
         return
-    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1
+    looks_like_path = model.startswith((".", "/", "~")) or model.count("/") > 1 or Path(model).expanduser().exists()
     if looks_like_path and not Path(model).expanduser().is_dir():
         raise ValueError(
             f"algorithm.config.reward_model.model: no saved model at {model!r} (train one with `{FIT_COMMAND}`, "
             "or point this field at a saved CLIP model folder)"
         )
+    if not looks_like_path:  # a hub id: the Serve replica's from_pretrained would retry an unreachable hub for ever
+        check_hub_model(model, "algorithm.config.reward_model.model",
+                        f"train a model with `{FIT_COMMAND}` and give its folder, or {BUILTIN_PREFIX}tiny-untrained")
 
 
 def prepare(hp: ClipRewardPPOHyperparameters) -> None:

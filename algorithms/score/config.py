@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from armillary.core.hyperparameters import Hyperparameters
 from armillary.algorithms.score.losses import KLEstimator, Variant
+from armillary.core.hub import check_hub_model
+from armillary.core.hyperparameters import Hyperparameters
 
 
 class ScoreHyperparameters(Hyperparameters):
@@ -85,13 +86,10 @@ BUILTIN_PREFIX = "builtin:"
 BUILTIN_MODELS = {"tiny-1digit": ("v1", 1, 240)}
 
 
-HUB_TIMEOUT_S = 10.0
-
-
 def check_model(value: str) -> None:
     """The policy's model must be loadable where the run runs, before it starts: a local path must hold a saved
     transformers model, and a hub name must be in the Hugging Face cache or on a hub that answers within
-    HUB_TIMEOUT_S (transformers would otherwise retry it for ever on a machine without network)."""
+    core.hub.HUB_TIMEOUT_S (transformers would otherwise retry it for ever on a machine without network)."""
     if value.startswith(BUILTIN_PREFIX):
         return
     if not looks_local(value):
@@ -115,18 +113,5 @@ def looks_local(source: str) -> bool:
 
 
 def _check_hub_model(name: str) -> None:
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
-
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
-        return  # in the local cache: from_pretrained loads it without the network
-    hint = (f"give a local folder written by save_pretrained (e.g. ./{name}), or {BUILTIN_PREFIX}tiny-1digit for a "
-            "quick run")
-    if constants.HF_HUB_OFFLINE:
-        raise ValueError(f"algorithm.config.model: {name!r} is not a local folder nor in the Hugging Face cache, and "
-                         f"HF_HUB_OFFLINE is set; {hint}")
-    try:
-        HfApi().model_info(name, timeout=HUB_TIMEOUT_S)
-    except Exception as err:  # no network, a timeout, no such repository, no access
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise ValueError(f"algorithm.config.model: {name!r} is not a local folder nor in the Hugging Face cache, and "
-                         f"the hub did not confirm it within {HUB_TIMEOUT_S:g} s ({reason}); {hint}") from None
+    check_hub_model(name, "algorithm.config.model", f"give a local folder written by save_pretrained (e.g. ./{name}), "
+                    f"or {BUILTIN_PREFIX}tiny-1digit for a quick run")
