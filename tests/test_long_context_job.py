@@ -112,8 +112,9 @@ def test_presets_run_the_job_and_submit_sends_the_same_command():
         job.check_args(parsed)
         smoke = job.parse_args(preset.job_argv(smoke=True))
         assert smoke.out.startswith("runs/") and max(job.check_args(smoke)["lengths"]) <= 256
-        command = shlex.split(job_entrypoint(preset.job, preset.job_argv(["workers=4"])))
-        assert command[:3] == ["python", "-m", preset.job] and command[-2:] == ["--workers", "4"]
+        command = job_entrypoint(preset.job, preset.job_argv(["workers=4"]))  # run by the head's Ray interpreter
+        assert command.endswith('exec "$PY" ' + shlex.join(["-m", preset.job, *preset.job_argv(["workers=4"])]))
+        assert shlex.split(command)[-2:] == ["--workers", "4"]
     niah = job.parse_args(presets.get("long-context/smollm2-niah").job_argv())
     settings = job.check_args(niah)
     assert settings["lengths"][0] <= 1024 and settings["lengths"][-1] >= 8000 and niah.depths >= 10 and niah.draws >= 3

@@ -62,12 +62,14 @@ def test_job_presets_run_their_job_on_smoke_sizes(name, tmp_path, monkeypatch):
 
 def test_progress_table_shows_the_algorithms_own_figures():
     from armillary.platform import metrics
-    from armillary.platform.runner import _progress_reporter
+    from armillary.platform.runner import progress_columns
 
-    ppo = _progress_reporter(load_spec("ppo/cartpole"))._metric_columns
+    ppo, _ = progress_columns(load_spec("ppo/cartpole"))
     assert list(ppo.values()) == ["env steps", "return", "steps/s"] and metrics.EPISODE_RETURN in ppo
-    score = _progress_reporter(load_spec("score/arithmetic"))._metric_columns
+    score, _ = progress_columns(load_spec("score/arithmetic"))
     assert metrics.EPISODE_RETURN not in score and "score/train/acc_t2" in score and metrics.ENV_STEPS in score
+    skills, _ = progress_columns(load_spec("disdain/four-rooms"))
+    assert metrics.EPISODE_RETURN not in skills and any("effective_skills" in key for key in skills)
 
 
 def test_every_experiment_preset_has_a_smoke_that_validates():
