@@ -656,15 +656,24 @@ def test_dockerfile_installs_what_the_readme_installs():
     project_installs = [args for args in readme if any(r.split("[")[0].strip("\"'") == "." for r in _requirements(args))]
     assert project_installs, f"README's setup never installs the project itself (pip install -e \".[test]\"): {readme}"
     pins = {re.split(r"[^A-Za-z0-9._-]", d)[0].lower(): d for d in _pyproject()["project"]["dependencies"]}
+    no_deps = _pyproject()["tool"]["armillary"]["no-deps"]  # files used, declared dependencies not needed
+    readme_no_deps = []
     for args in readme:
         for req in _requirements(args):
-            if req.split("[")[0].strip("\"'") != ".":
+            if req in no_deps:
+                assert "--no-deps" in args, f"README installs {req!r} without --no-deps"
+                readme_no_deps.append(req)
+            elif req.split("[")[0].strip("\"'") != ".":
                 name = re.split(r"[^A-Za-z0-9._-]", req)[0].lower()
                 assert pins.get(name) == req, f"README installs {req!r}, which is not pyproject's {pins.get(name)!r}"
+    assert sorted(readme_no_deps) == sorted(no_deps), "the README's set-up must install every [tool.armillary] no-deps"
 
     stages = _dockerfile_stages()
     ray_installs = [args for run in stages["ray"] for args in _pip_installs(run)]
-    assert ray_installs and all(_requirements(args) == ["/tmp/armillary-src"] for args in ray_installs), ray_installs
+    project = [args for args in ray_installs if _requirements(args) == ["/tmp/armillary-src"]]
+    others = [args for args in ray_installs if args not in project]
+    assert project and all("--no-deps" in args for args in others), ray_installs
+    assert sorted(req for args in others for req in _requirements(args)) == sorted(no_deps), others
     assert "COPY --chown=ray:users . /tmp/armillary-src" in DOCKERFILE.read_text()
     assert not any("-e" in args or "--editable" in args for args in ray_installs)
 

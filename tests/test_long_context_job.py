@@ -63,6 +63,7 @@ def test_rope_scaling_extends_the_window_explicitly(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # two Ray workers each loading a model, a sweep, a resume: minutes on 2 cores
 def test_sweep_runs_on_ray_workers_and_resumes_from_its_cell_files(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "run"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

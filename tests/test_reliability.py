@@ -122,7 +122,7 @@ def test_smoke_run_end_to_end(tmp_path):
     assert yaml.safe_load((run_dir / "spec.yaml").read_text())["stop"]["iterations"] == 2
     provenance = json.loads((run_dir / "provenance.json").read_text())
     assert provenance["versions"]["ray"] and provenance["spec_hash"]
-    assert (run_dir / "report" / "return.png").stat().st_size > 1000
+    assert (run_dir / "report" / "headline.png").stat().st_size > 1000
     assert "Experiment state snapshotting" in (run_dir / "run.log").read_text() or \
         "Started a local Ray instance" in (run_dir / "run.log").read_text()
 

@@ -276,7 +276,13 @@ def test_control_the_exit_status_verdict_is_fooled_by_these_hacks(problems):
 ])
 def test_tampering_is_flagged(task, problems, name, sign):
     results = verdicts(task, problems[:6], [HACKS[name]] * 6)
-    assert all(sign.value in v.flags for v in results), [(v.flags, v.detail) for v in results]
+    assert not any(v.passed for v in results)
+    if sign is Tamper.FORGED:
+        # A forged reply is seen only when it reaches the trusted side before that side has finished with the
+        # program (a race the program can lose on a loaded machine); one that loses it still cannot pass.
+        assert any(sign.value in v.flags for v in results), [(v.flags, v.detail) for v in results]
+    else:
+        assert all(sign.value in v.flags for v in results), [(v.flags, v.detail) for v in results]
 
 
 def test_honest_failures_are_not_flagged(task, problems):

@@ -260,25 +260,29 @@ def finished_cells(out: Path) -> dict[str, dict]:
 
 
 def connect_ray(address: str | None, workers: int, threads: int):
+    """Ray for the sweep: the one this process is already connected to (then it stays up afterwards), the cluster at
+    `address` / $RAY_ADDRESS, or a local one for this job. Returns (ray, whether the sweep should shut it down)."""
     import ray
 
+    if ray.is_initialized():
+        return ray, False
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=True)
-        return ray
+        return ray, True
     # Ray starts its workers at nice 15 unless told otherwise (a Ray job's supervisor sets 0, as here): on a shared,
     # busy machine niced workers get a small fraction of a core — the model load alone took > 14 min here.
     os.environ.setdefault("RAY_worker_niceness", "0")
     for attempt in range(5):
         try:
             ray.init(address="local", num_cpus=max(workers * threads, 1), include_dashboard=False, log_to_driver=True)
-            return ray
+            return ray, True
         except Exception as err:  # Ray gives its raylet 30 s to register: a heavily loaded machine can miss it
             if "timed out during startup" not in str(err) or attempt == 4:
                 raise
             print(f"Ray did not start ({err}); retrying", flush=True)
             ray.shutdown()
-    return ray
+    return ray, True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -309,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sweep(args, settings, todo, prompts, haystacks, frame, out: Path) -> dict:
-    ray = connect_ray(args.address, args.workers, args.threads)
+    ray, started_here = connect_ray(args.address, args.workers, args.threads)
     try:
         gpus = args.gpus_per_worker
         if gpus is None:
@@ -346,7 +350,8 @@ def sweep(args, settings, todo, prompts, haystacks, frame, out: Path) -> dict:
         return {"sweep_seconds": round(seconds, 1), "cells_run": finished,
                 "prompt_tokens_per_second": round(tokens / seconds, 1), "workers": infos}
     finally:
-        ray.shutdown()
+        if started_here:
+            ray.shutdown()
 
 
 def log_mlflow(args, settings, rows: list[dict], summary: dict, out: Path) -> None:
