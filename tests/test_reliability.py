@@ -328,6 +328,7 @@ def test_submit_to_a_real_ray_head_and_read_results_from_mlflow(tmp_path):
     assert client.get_metric_history(children[0].info.run_id, "env_runners/num_env_steps_sampled_lifetime")
 
 
+@pytest.mark.slow  # a real synchronous PBT run (~70 s); the in-process state copy is in test_domino_contract.py
 def test_pbt_exploit_copies_a_domino_trial_with_its_multipliers(tmp_path):
     """Synchronous PBT over DOMiNO's α through `armillary run`: the weaker trial restarts from the stronger one's
     checkpoint with a mutated α. Every trial ends at its stop with each iteration once, and the multipliers'
