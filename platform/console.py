@@ -151,7 +151,7 @@ def table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
 def trial_label(config: Mapping[str, Any], parameters: Mapping[str, str]) -> str:
     """A trial by its seed and the search-space values it runs with, e.g. "seed 1, lr=0.0003"."""
     overrides = config.get("overrides") or {}
-    values = [f"{short}={format_figure(lookup(overrides, path) if path not in overrides else overrides[path])}"
+    values = [f"{short}={format_figure(lookup(overrides, path))}"
               for path, short in parameters.items()]
     return ", ".join([f"seed {config.get('seed', '?')}", *values])
 

@@ -9,7 +9,7 @@ resolved on the driver. Where the work runs (learners, runners, GPUs) stays the 
 from __future__ import annotations
 
 from armillary.algorithms.score.config import ScoreHyperparameters, check_model
-from armillary.algorithms.score.run_settings import NAMESPACE, ScoreRun, score_run
+from armillary.algorithms.score.run_settings import NAMESPACE, ScoreRun
 
 def apply(config, hp: ScoreHyperparameters, env_entry, num_learners: int):
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -52,6 +52,6 @@ def final_artifacts(algo, folder) -> None:
     folder = Path(folder)
     module = algo.get_module()
     save_policy(module.lm, module.tokenizer, folder / "model")
-    figures = algo.evaluate_greedy(score_run(algo.config).hp.eval_problems)
+    figures = algo.evaluate_greedy(algo.hp.eval_problems)
     named = {f"score/{EVAL_NAMES[k]}": v for k, v in figures.items() if k in EVAL_NAMES}
     (folder / "final_metrics.json").write_text(json.dumps({"iteration": algo.iteration, **named}, indent=2))
