@@ -37,6 +37,22 @@ def test_smollm2_resolves_to_the_packaged_gguf_and_a_missing_model_is_named():
         engine.resolve_model("./no/such/model")
 
 
+def test_the_model_fingerprint_follows_the_content_not_the_install_path(tmp_path):
+    """A sweep resumed from another virtual environment (the same GGUF at another path) must match; another
+    file of the same name must not."""
+    for name, content in (("a", b"weights-1"), ("b", b"weights-1"), ("c", b"weights-2")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.gguf").write_bytes(content)
+    a, b, c = (engine.resolve_model(str(tmp_path / name)).fingerprint() for name in "abc")
+    assert a == b != c and str(tmp_path) not in a
+    for name, config in (("d", "{}"), ("e", "{}"), ("f", '{"layers": 2}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(config)
+        (tmp_path / name / "model.safetensors").write_bytes(b"x" * 8)
+    d, e, f = (engine.resolve_model(str(tmp_path / name)).fingerprint() for name in "def")
+    assert d == e != f and "model.safetensors:8" in d
+
+
 def test_the_chat_template_frames_the_context_and_the_needle_survives_tokenisation(tokenizer):
     frame = engine.prompt_frame(tokenizer)
     hay = haystack_for(tokenizer)

@@ -9,6 +9,7 @@ is loaded from that file; anything else goes to `from_pretrained` as a local fol
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import time
 from dataclasses import dataclass
@@ -31,6 +32,28 @@ class ModelSource:
 
     def describe(self) -> str:
         return f"{self.path} ({self.gguf_file})" if self.gguf_file else self.path
+
+    def fingerprint(self) -> str:
+        """What the model is, independent of where it is installed: a GGUF file's name and content hash; a
+        folder's config.json hash with its weight files' names and sizes (hashing gigabytes of weights would
+        cost more than the check is worth); a hub name as given. A sweep resumed from another virtual
+        environment or machine holding the same model must match; a different model must not."""
+        folder = Path(self.path).expanduser()
+        if self.gguf_file:
+            return f"{self.gguf_file} sha256:{_sha256(folder / self.gguf_file)}"
+        if (folder / "config.json").is_file():
+            weights = sorted(f"{p.name}:{p.stat().st_size}" for p in folder.iterdir()
+                             if p.suffix in (".safetensors", ".bin", ".pt"))
+            return f"config sha256:{_sha256(folder / 'config.json')} weights {','.join(weights)}"
+        return self.path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def resolve_model(name: str) -> ModelSource:

@@ -157,7 +157,7 @@ def prepare(args: argparse.Namespace):
     haystacks, fingerprints = load_haystacks(settings["haystacks"], tokenizer, settings["lengths"][-1])
     cells = cell_grid(settings["tasks"], settings["haystacks"], settings["lengths"], args.depths, args.draws)
     prompts = {cell: build_prompt(cell, haystacks[cell.haystack], frame, args.seed, args.needles) for cell in cells}
-    settings.update(source=source.describe(), window=window, fingerprints=fingerprints, head_tokens=len(frame.head),
+    settings.update(source=source.describe(), model_fingerprint=source.fingerprint(), window=window, fingerprints=fingerprints, head_tokens=len(frame.head),
                     chat_template=bool(getattr(tokenizer, "chat_template", None)))
     return settings, prompts, haystacks, frame
 
@@ -288,7 +288,7 @@ def connect_ray(address: str | None, workers: int, threads: int):
 def run(args: argparse.Namespace) -> int:
     settings, prompts, haystacks, frame = prepare(args)
     out = Path(args.out)
-    identity = {"model": args.model, "source": settings["source"], "seed": args.seed, "needles": args.needles,
+    identity = {"model": args.model, "model_fingerprint": settings["model_fingerprint"], "seed": args.seed, "needles": args.needles,
                 "max_new_tokens": args.max_new_tokens, "rope_scaling": args.rope_scaling,
                 "haystack_fingerprints": settings["fingerprints"]}
     check_settings_file(out, identity)
@@ -372,7 +372,7 @@ def log_mlflow(args, settings, rows: list[dict], summary: dict, out: Path) -> No
         run_id = client.create_run(experiment_id, run_name=out.name, tags={"armillary.job": "long-context"}).info.run_id
         marker.write_text(json.dumps({"run_id": run_id, "tracking_uri": uri}) + "\n")
         params = {k: str(v) for k, v in vars(args).items()}
-        params.update(source=settings["source"], window=str(settings["window"]),
+        params.update(source=settings["source"], model_fingerprint=settings["model_fingerprint"], window=str(settings["window"]),
                       chat_template=str(settings["chat_template"]),
                       **{f"haystack_sha256/{k}": v for k, v in settings["fingerprints"].items()})
         for key, value in params.items():
