@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from armillary.algorithms.dqn.rate_limiter import limiter_problems
 from armillary.core.hyperparameters import Hyperparameters, batch_problems
+from armillary.core.strict import StrictModel
 
 
 class DQNHyperparameters(Hyperparameters):
@@ -32,4 +34,32 @@ class DQNHyperparameters(Hyperparameters):
     def _epsilon_decreases(self):
         if self.epsilon_end > self.epsilon_start:
             raise ValueError("epsilon_end must be <= epsilon_start")
+        return self
+
+
+class RateLimiterConfig(StrictModel):
+    """Reverb's SampleToInsertRatio limiter (rate_limiter.py), as Acme's agents configure it."""
+
+    samples_per_insert: float = Field(
+        description="Learner samples per inserted transition (Acme's samples_per_insert): replay ratio = this / "
+        "train_batch_size gradient steps per env step.")
+    min_size_to_sample: int = Field(description="Transitions in replay before the learner may sample (Acme's "
+                                    "min_replay_size).")
+    error_buffer: float | None = Field(
+        None, description="How far |inserts·spi − samples| may drift (after the first min_size_to_sample inserts) "
+        "before the side that runs ahead waits. None: Acme's min_size_to_sample × samples_per_insert × 0.1, at least "
+        "max(1, samples_per_insert).")
+
+    @property
+    def effective_error_buffer(self) -> float:
+        if self.error_buffer is not None:
+            return self.error_buffer
+        return max(1.0, self.samples_per_insert, 0.1 * self.min_size_to_sample * self.samples_per_insert)
+
+    @model_validator(mode="after")
+    def _usable(self):
+        problems = limiter_problems(self.samples_per_insert, self.min_size_to_sample, self.effective_error_buffer,
+                                    prefix="")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
