@@ -28,6 +28,8 @@ class QNetwork(nn.Module):
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         x = observations.float()
+        if observations.dtype == torch.uint8:
+            x = x / 255.0
         if self.pixels:
-            x = x.permute(0, 3, 1, 2) / 255.0 if x.max() > 1.0 else x.permute(0, 3, 1, 2)
+            x = x.permute(0, 3, 1, 2)
         return self.head(self.torso(x))
