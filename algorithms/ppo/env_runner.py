@@ -145,9 +145,11 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
             # Each env's streams (its reset seed and its action noise) are keyed by its global index, not by the runner
             # that holds it, so a seed gives the same trajectories whatever the layout.
             offset = self.global_env_offset()
-            seeds = [env_seed(self.config.seed, offset + i) for i in range(self.num_envs)] \
-                if self.config.seed is not None else None
-            self._action_streams = action_streams(self.config.seed, offset, self.num_envs)
+            seed = self.config.seed
+            if seed is not None and self.config.in_evaluation:
+                seed += 1_000_000  # evaluation envs apart from the training ones, as RLlib's seeding keeps them
+            seeds = [env_seed(seed, offset + i) for i in range(self.num_envs)] if seed is not None else None
+            self._action_streams = action_streams(seed, offset, self.num_envs)
         observations, _ = self._try_env_reset(seed=seeds, options=None)
         self._needs_initial_reset = False
         self._ongoing_episodes_for_metrics.clear()  # as RLlib does: chunks of episodes that will never finish
