@@ -4,12 +4,11 @@ result["domino"]["lagrange"]["1"] (flattened by the platform to `domino/lagrange
 
 from __future__ import annotations
 
-from ray.rllib.algorithms.ppo import PPO
 from ray.rllib.utils.metrics import LEARNER_RESULTS
 
 from armillary.algorithms.domino.learner import DominoPPOLearner, domino_hyperparameters
 from armillary.algorithms.domino.module import DOMINO_MODULE_ID
-from armillary.algorithms.ppo.algorithm import ArmillaryPPOConfig
+from armillary.algorithms.ppo.algorithm import ArmillaryPPO, ArmillaryPPOConfig
 
 NAMESPACE = "domino"
 PER_POLICY = ("lagrange", "value_ratio", "constraint_margin", "nearest_sf_distance", "value")
@@ -33,7 +32,7 @@ def figure_names(num_policies: int) -> list[str]:
     return names
 
 
-class DominoPPO(PPO):
+class DominoPPO(ArmillaryPPO):  # the lean env runner's one-round sampling (ppo/algorithm.py)
     @classmethod
     def get_default_config(cls) -> DominoPPOConfig:
         return DominoPPOConfig()

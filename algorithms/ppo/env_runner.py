@@ -57,8 +57,30 @@ from armillary.algorithms.ppo.rollout import Rollout, finished_episodes, new_car
 _EPISODE_CALLBACKS = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
 
 
+def env_seed(seed: int, global_index: int) -> int:
+    """The reset seed of global env `global_index` of an experiment seeded `seed` (independent streams per pair)."""
+    return int(np.random.SeedSequence([seed, global_index]).generate_state(1)[0])
+
+
+def action_streams(seed: int | None, offset: int, num_envs: int) -> list[np.random.Generator]:
+    """One action-noise generator per env, keyed by (seed, global env index); unseeded runs draw fresh entropy."""
+    if seed is None:
+        return [np.random.default_rng() for _ in range(num_envs)]
+    return [np.random.default_rng(np.random.SeedSequence([seed, offset + i, 1])) for i in range(num_envs)]
+
+
+def categorical_sample(logits: np.ndarray, streams: list[np.random.Generator]) -> np.ndarray:
+    """Actions [N] from categorical logits [N, K] by inverse CDF, env i's uniform drawn from streams[i]."""
+    z = logits.astype(np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    cdf = np.cumsum(p, axis=1)
+    u = np.array([stream.random() for stream in streams]) * cdf[:, -1]
+    return np.minimum((cdf <= u[:, None]).sum(axis=1), logits.shape[1] - 1).astype(np.int64)
+
+
 class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
     _lean: dict | None = None  # the loop's state between sample() calls; None: not sampling leanly
+    _action_streams: list | None = None  # per env: the generator of its action noise (see categorical_sample)
 
     def lean_path_applies(self) -> bool:
         """Whether RLlib's connector pipelines and callbacks would do nothing the lean loop leaves out."""
@@ -111,8 +133,24 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
         except Exception:  # no learner class for this config: nobody to hand rollouts to
             return False
 
+    def global_env_offset(self) -> int:
+        """The global index of this runner's first env: runner k (1-based) of a group holds envs
+        (k − 1)·n … k·n − 1; the local runner (index 0, sampling only when there are no remote runners) holds 0 … n − 1.
+        A layout of R runners × n envs and one of R' × n' with R·n = R'·n' thus hold the same global envs."""
+        return (max(self.worker_index, 1) - 1) * self.num_envs
+
     def _lean_reset(self) -> None:
-        observations, _ = self._try_env_reset(seed=self._seed if self._needs_initial_reset else None, options=None)
+        seeds = None
+        if self._needs_initial_reset:
+            # Each env's streams (its reset seed and its action noise) are keyed by its global index, not by the runner
+            # that holds it, so a seed gives the same trajectories whatever the layout.
+            offset = self.global_env_offset()
+            seed = self.config.seed
+            if seed is not None and self.config.in_evaluation:
+                seed += 1_000_000  # evaluation envs apart from the training ones, as RLlib's seeding keeps them
+            seeds = [env_seed(seed, offset + i) for i in range(self.num_envs)] if seed is not None else None
+            self._action_streams = action_streams(seed, offset, self.num_envs)
+        observations, _ = self._try_env_reset(seed=seeds, options=None)
         self._needs_initial_reset = False
         self._ongoing_episodes_for_metrics.clear()  # as RLlib does: chunks of episodes that will never finish
         n = self.num_envs
@@ -134,18 +172,25 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
         observations, actions, rewards, terminateds, truncateds, dist_inputs, logps, step_times = \
             [obs], [], [], [], [], [], [], [time.perf_counter()]
         ts = 0
-        while ts < num_timesteps:
+        # Every env takes the same number of vector slots (a reset slot is one of them but not a sampled step):
+        # T = ceil(num_timesteps / n), with the group's per-env share for the default fragment so that runners of
+        # any layout give each env the same T (RLlib's "auto" fragment differs by one between runners when the batch
+        # does not divide). The batch is then T·(all envs) slots minus the resets; sampling until a runner's steps
+        # reach a target would make each env's share depend on its neighbours' episode ends.
+        for _ in range(self._slots_per_env(num_timesteps)):
             with torch.no_grad():
                 obs_tensor = torch.from_numpy(obs).to(self._device)
                 if obs_tensor.dtype == torch.float64:  # as RLlib's NumpyToTensor connector does
                     obs_tensor = obs_tensor.float()
                 inputs = forward({Columns.OBS: obs_tensor})[Columns.ACTION_DIST_INPUTS]
                 dist = dist_class.from_logits(inputs)
-                if not explore:
-                    dist = dist.to_deterministic()
-                action = dist.sample()
                 if explore:
-                    logps.append(dist.logp(action).cpu().numpy())
+                    # One uniform per env from its own stream (inverse CDF), instead of torch's process-wide generator:
+                    # an env's actions then do not depend on which runner samples it or on its neighbours.
+                    action = torch.from_numpy(categorical_sample(inputs.cpu().numpy(), self._action_streams))
+                    logps.append(dist.logp(action.to(inputs.device)).cpu().numpy())
+                else:
+                    action = dist.to_deterministic().sample()
             action = action.cpu().numpy()
             obs, reward, terminated, truncated, _ = vector_env.step(action)
             obs = np.asarray(obs)
@@ -168,7 +213,8 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
             terminated=np.stack(terminateds), truncated=np.stack(truncateds), extra_model_outputs=extra,
             starts_resetting=starts_resetting, step_times=np.asarray(step_times), weights_seq_no=self._weights_seq_no,
             episode_ids_in=list(state["ids"]), t_in=state["t"].copy(), episode_ids_out=[],
-            observation_space=self.env.single_observation_space, action_space=self.env.single_action_space)
+            observation_space=self.env.single_observation_space, action_space=self.env.single_action_space,
+            env_offset=self.global_env_offset())
         self._advance_episodes(rollout)
         state["obs"], state["resetting"] = obs, resetting
 
@@ -179,6 +225,13 @@ class LeanSingleAgentEnvRunner(SingleAgentEnvRunner):
         self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
         self._increase_sampled_metrics(ts, len(finished["length"]))
         return [rollout] if explore and self.emits_rollouts() else rollout.to_episodes()
+
+    def _slots_per_env(self, num_timesteps: int) -> int:
+        config = self.config
+        if num_timesteps == config.get_rollout_fragment_length(self.worker_index) * self.num_envs:
+            total_envs = self.num_envs * max(1, config.num_env_runners or 0)
+            return -(-config.total_train_batch_size // total_envs)
+        return -(-num_timesteps // self.num_envs)
 
     def _advance_episodes(self, rollout: Rollout) -> None:
         """Per env, the id and length of the episode that goes on after this rollout (a new one after an end)."""

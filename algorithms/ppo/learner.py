@@ -53,7 +53,7 @@ from ray.rllib.utils.metrics import (
 
 from armillary.algorithms.ppo import losses
 from armillary.algorithms.ppo.module import MultiValuePPOModule
-from armillary.algorithms.ppo.rollout import Rollout, expand, train_batch
+from armillary.algorithms.ppo.rollout import Rollout, expand, in_global_env_order, train_batch
 
 # The columns the loss reads; everything else in the train batch stays behind.
 _LOSS_COLUMNS = (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Postprocessing.ADVANTAGES,
@@ -208,8 +208,8 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         module_id = self._trained_module_id()
         if use_arrays:
             self.num_array_updates += 1
-            columns = self._columns_from_rollouts(module_id, samples) if self.should_module_be_updated(module_id) \
-                else None
+            columns = self._columns_from_rollouts(module_id, in_global_env_order(samples)) \
+                if self.should_module_be_updated(module_id) else None
         else:
             # Episodes -> one tensor batch through the learner connector (this is where GAE runs), as RLlib does.
             multi_batch = self._make_batch_if_necessary(training_data=training_data)
@@ -294,8 +294,8 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             epoch_columns = columns
             wrap = per_epoch * minibatch_size - num_rows
             if (shuffle and num_epochs > 1) or wrap:
-                order = (torch.randperm(num_rows, device=self._device) if shuffle and num_epochs > 1
-                         else torch.arange(num_rows, device=self._device))
+                order = (torch.randperm(num_rows, device=self._device, generator=self._shuffle_generator())
+                         if shuffle and num_epochs > 1 else torch.arange(num_rows, device=self._device))
                 order = torch.cat([order, order[:wrap]])
                 epoch_columns = {key: value[order] for key, value in columns.items()}
             for start in starts:
@@ -314,6 +314,17 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             self.metrics.log_value((module_id, f"gradients_{optimizer_name}_global_norm"),
                                    global_norm, window=1)
         self._log_steps_trained(module_id, per_epoch * minibatch_size, num_epochs, per_epoch)
+
+    _shuffle: torch.Generator | None = None
+
+    def _shuffle_generator(self) -> torch.Generator:
+        """The minibatch order's own generator, seeded by the experiment's seed: torch's process-wide one is shared with
+        whatever else runs in the learner's process (an env runner, with 0 runners), which depends on the layout."""
+        if self._shuffle is None:
+            self._shuffle = torch.Generator(device=self._device)
+            seed = self.config.seed
+            self._shuffle.manual_seed(seed if seed is not None else torch.seed())
+        return self._shuffle
 
     @staticmethod
     def _clip_and_sanitise(params: list[torch.Tensor], grad_clip: float | None) -> torch.Tensor | None:

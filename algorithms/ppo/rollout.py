@@ -61,6 +61,7 @@ class Rollout:
     episode_ids_out: list[str]  # per env: the episode still going after the last slot (continued by the next one)
     observation_space: Any = None
     action_space: Any = None
+    env_offset: int = 0  # the global index of env 0 (its runner's first env; env_runner.global_env_offset)
 
     @property
     def num_slots(self) -> int:
@@ -155,6 +156,35 @@ class Rollout:
                 episode._start_time, episode._last_step_time = self.step_times[first], self.step_times[last + 1]
                 (done_chunks if finished else ongoing_chunks).append(episode)
         return done_chunks + ongoing_chunks
+
+
+def in_global_env_order(rollouts: Sequence[Rollout]) -> list[Rollout]:
+    """The rollouts of one synchronous sampling round as one rollout whose envs are in global index order, so that the
+    train batch's rows (and hence GAE's standardisation and the minibatches) do not depend on how the envs were split
+    over runners. Rollouts that are not one round of disjoint envs with the same slots (several rounds of a runner,
+    an interrupted runner) are returned as they are: no layout-free order exists for them."""
+    rollouts = sorted(rollouts, key=lambda rollout: rollout.env_offset)
+    widths = [rollout.observations.shape[1] for rollout in rollouts]
+    contiguous = all(a.env_offset + width == b.env_offset for a, b, width in zip(rollouts, rollouts[1:], widths))
+    if len(rollouts) < 2 or not contiguous or len({rollout.num_slots for rollout in rollouts}) != 1:
+        return list(rollouts)
+
+    def stack(name: str, axis: int = 1) -> np.ndarray:
+        return np.concatenate([getattr(rollout, name) for rollout in rollouts], axis=axis)
+
+    first = rollouts[0]
+    return [Rollout(
+        observations=stack("observations"), actions=stack("actions"), rewards=stack("rewards"),
+        terminated=stack("terminated"), truncated=stack("truncated"),
+        extra_model_outputs={key: np.concatenate([rollout.extra_model_outputs[key] for rollout in rollouts], axis=1)
+                             for key in first.extra_model_outputs},
+        starts_resetting=stack("starts_resetting", axis=0),
+        step_times=first.step_times,  # runners' clocks differ: only the env runner's own metrics read them
+        weights_seq_no=min(rollout.weights_seq_no for rollout in rollouts),
+        episode_ids_in=[i for rollout in rollouts for i in rollout.episode_ids_in],
+        t_in=stack("t_in", axis=0),
+        episode_ids_out=[i for rollout in rollouts for i in rollout.episode_ids_out],
+        observation_space=first.observation_space, action_space=first.action_space, env_offset=first.env_offset)]
 
 
 def expand(samples: Sequence[Any]) -> list:
