@@ -22,6 +22,8 @@ INSTRUCTION = (
     "There may be an error in the solution above. Check each step, correct any error, and rewrite the "
     "solution with the final answer in \\boxed{}."
 )
+# The answer format asked of a chat model in turn 1 (chat.ChatTask), for every maths task.
+ANSWER_FORMAT = "Give the final answer in \\boxed{}."
 
 # ---- extraction ----------------------------------------------------------------------------------------
 
@@ -270,11 +272,27 @@ def load_jsonl(path: str | Path) -> list[Problem]:
     return problems
 
 
+class BoxedAnswerChecker:
+    """r̂ of a maths response against problem.answer: the final answer the checker reads (the last \\boxed{}, else
+    "answer is", "####", the last number), hedging refused and flagged. The chat form of every maths task."""
+
+    def final_answer(self, problem: Problem, response: str) -> str | None:
+        found = extract_final_answer(response)
+        return None if found is None else normalize_answer(found)
+
+    def verify(self, problem: Problem, response: str) -> Verdict:
+        return verdict(response, problem.answer)
+
+    def is_correct(self, problem: Problem, response: str) -> bool:
+        return is_correct_response(response, problem.answer)
+
+
 @dataclass
-class MathJsonlTask(QuestionAnswerFormat):
+class MathJsonlTask(BoxedAnswerChecker, QuestionAnswerFormat):
     path: str = ""
     name: str = "math_jsonl"
     instruction: str = INSTRUCTION
+    chat_instruction: str = INSTRUCTION
     _problems: list[Problem] = field(default_factory=list, repr=False)
 
     def __post_init__(self):
@@ -289,12 +307,9 @@ class MathJsonlTask(QuestionAnswerFormat):
             raise ValueError(f"split: no problem in {self.path!r} has split {split!r}")
         return chosen if count is None else chosen[:count]
 
-    def final_answer(self, problem: Problem, response: str) -> str | None:
-        found = extract_final_answer(response)
-        return None if found is None else normalize_answer(found)
+    def chat_question(self, problem: Problem) -> str:
+        return f"{problem.question}\n{ANSWER_FORMAT}"
 
-    def verify(self, problem: Problem, response: str) -> Verdict:
-        return verdict(response, problem.answer)
-
-    def is_correct(self, problem: Problem, response: str) -> bool:
-        return is_correct_response(response, problem.answer)
+    @property
+    def chat_checker(self) -> BoxedAnswerChecker:
+        return self  # raw and chat responses are judged alike
