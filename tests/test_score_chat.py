@@ -170,3 +170,35 @@ def test_smollm2s_own_template_frames_the_turns():
     ids, mask = sequence_and_mask(turn_tensors(tokenizer, [second], [reply_ids(tokenizer, reply)]))
     assert ids == template_ids(tokenizer, task.messages(problem, "\\boxed{1}") + [{"role": "assistant", "content": reply}])[: len(ids)]
     assert tokenizer.decode([i for i, m in zip(ids, mask) if m]) == reply + "<|im_end|>"
+
+
+def test_the_packaged_maths_set_loads_and_every_reference_is_its_own_right_answer():
+    from armillary.algorithms.score.tasks.math_answers import PACKAGED, is_correct_response
+
+    task = build_task("math_jsonl", path="packaged:basic-math")
+    problems = task.problems("test")
+    assert len(problems) >= 50 and len({p.problem_id for p in problems}) == len(problems)
+    assert PACKAGED["basic-math"].is_file()
+    for problem in problems:
+        assert is_correct_response(f"\\boxed{{{problem.answer}}}", problem.answer), problem.problem_id
+        assert not is_correct_response(f"\\boxed{{{problem.answer}}} or \\boxed{{{problem.answer}1}}", problem.answer)
+    with pytest.raises(ValueError, match="packaged:basic-math"):
+        build_task("math_jsonl", path="packaged:no-such-set")
+
+
+def test_the_evaluate_jobs_intervals():
+    from armillary.algorithms.score.evaluate import intervals, paired_delta_interval, wilson_interval
+
+    low, high = wilson_interval(0, 100)
+    assert low == 0.0 and 0.036 < high < 0.038  # the Wilson interval is not empty at 0
+    low, high = wilson_interval(50, 100)
+    assert 0.40 < low < 0.41 and 0.59 < high < 0.60
+    assert paired_delta_interval([True, False] * 20, [True, False] * 20) == (0.0, 0.0)  # nothing changed
+    low, high = paired_delta_interval([False] * 40, [True] * 10 + [False] * 30)
+    assert 0.1 <= low < 0.25 < high <= 0.4
+    rows = [{"correct_turn1": a, "correct_turn2": b, "answer_turn1": "1", "answer_turn2": "1" if a == b else "2"}
+            for a, b in [(True, True), (True, False), (False, True), (False, False)] * 5]
+    bounds = intervals(rows)
+    for key in ("score/acc_t1", "score/acc_t2", "score/delta_i_to_c", "score/delta_c_to_i", "score/changed_answer_rate"):
+        assert bounds[key][0] < (10 if "acc" in key or "changed" in key else 5) / 20 < bounds[key][1]
+    assert bounds["score/delta_t1_t2"][0] < 0 < bounds["score/delta_t1_t2"][1]

@@ -65,8 +65,7 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         run, hp = self.run, self.run.hp
         problems = problems_for_iteration(self.task, run.train_split, num_problems, run.seed * 1000 + (self.worker_index or 0),
                                           iteration)
-        batch = run_episodes(self.module.lm, self.module.tokenizer, self.episode_task, problems,
-                             group_size=hp.group_size,
+        batch = run_episodes(self.module.lm, self.module.tokenizer, self.episode_task, problems, group_size=hp.group_size,
                              max_new_tokens=hp.max_new_tokens, temperature=hp.temperature, generator=self._generator)
         self.num_env_steps_sampled_lifetime += 2 * len(batch.problems)  # one step per turn
         turn1, turn2 = batch.tensors(self.module.tokenizer)

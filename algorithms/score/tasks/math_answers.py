@@ -240,6 +240,24 @@ def verdict(response: str, reference: str) -> Verdict:
 
 # ---- the task ----------------------------------------------------------------------------------------------
 
+# Problem sets shipped in the package (package data), named as `path: packaged:<name>`. basic-math: 67 problems
+# written for this project (2026-12-07) — 25 arithmetic word problems, 15 arithmetic expressions, 12 with fractions,
+# 15 of simple algebra — each with an exact answer checked by a computation when it was written; all 'test'.
+PACKAGED_PREFIX = "packaged:"
+PACKAGED = {"basic-math": Path(__file__).with_name("basic_math.jsonl")}
+
+
+def resolve_path(path: str) -> Path:
+    """A JSONL path, or the file of a packaged set (`packaged:basic-math`); an unknown set is refused by name."""
+    if path.startswith(PACKAGED_PREFIX):
+        name = path.removeprefix(PACKAGED_PREFIX)
+        if name not in PACKAGED:
+            raise ValueError(f"path: unknown packaged problem set {name!r}; known: "
+                             f"{', '.join(PACKAGED_PREFIX + n for n in PACKAGED)}")
+        return PACKAGED[name]
+    return Path(path)
+
+
 
 def load_jsonl(path: str | Path) -> list[Problem]:
     path = Path(path)
@@ -297,8 +315,8 @@ class MathJsonlTask(BoxedAnswerChecker, QuestionAnswerFormat):
 
     def __post_init__(self):
         if not self.path:
-            raise ValueError("path: the math_jsonl task needs the JSONL file's path")
-        self._problems = load_jsonl(self.path)
+            raise ValueError("path: the math_jsonl task needs the JSONL file's path (or packaged:basic-math)")
+        self._problems = load_jsonl(resolve_path(self.path))
 
     def problems(self, split: str = "test", count: int | None = None) -> list[Problem]:
         """The file's problems whose 'split' field (default 'test') is `split`, in file order."""
