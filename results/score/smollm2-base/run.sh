@@ -9,6 +9,5 @@ OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1 nice -n 10 python -m armillary.algorithms.s
 OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1 nice -n 10 python -m armillary.algorithms.score.evaluate --model smollm2 \
     --task math-jsonl --path packaged:basic-math --problems 67 --max-new-tokens 96 --batch-size 67 --threads 1 \
     --json $OUT/basic_math.json --rows $OUT/basic_math_rows.jsonl > $OUT/basic_math.log 2>&1 &
-( while kill -0 $(jobs -p) 2>/dev/null; do uptime >> $OUT/load_average.txt; sleep 60; done ) &
 wait
 uptime >> $OUT/load_average.txt
