@@ -258,7 +258,6 @@ def resolve_path(path: str) -> Path:
     return Path(path)
 
 
-
 def load_jsonl(path: str | Path) -> list[Problem]:
     path = Path(path)
     if not path.is_file():
