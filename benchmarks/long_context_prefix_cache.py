@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from armillary.core.model_source import resolve_model
 from armillary.algorithms.long_context import engine
 from armillary.algorithms.long_context.job import load_haystacks
 from armillary.algorithms.long_context.tasks import Cell, Task, build_prompt
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     lengths = [int(x) for x in args.lengths.split(",")]
 
     load_before = load_average()
-    model, tokenizer = engine.load_model(engine.resolve_model(args.model), engine.pick_device("cpu"))
+    model, tokenizer = engine.load_model(resolve_model(args.model), engine.pick_device("cpu"))
     frame = engine.prompt_frame(tokenizer)
     haystacks, _ = load_haystacks(["noise"], tokenizer, max(lengths))
     haystack = haystacks["noise"]
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = {length: statistics.median(r["plain_forward_s"][length] for r in rounds) for length in lengths}
     report = {
         "command": "OMP_NUM_THREADS=1 python benchmarks/long_context_prefix_cache.py " + " ".join(argv or sys.argv[1:]),
-        "model": engine.resolve_model(args.model).describe(), "threads": args.threads, "lengths": lengths,
+        "model": resolve_model(args.model).describe(), "threads": args.threads, "lengths": lengths,
         "depths": args.depths, "cells": cells, "prompt_tokens": prompt_tokens, "rounds": rounds,
         "cached_s": round(cached_s, 2), "independent_s": round(independent_s, 2),
         "speedup": round(independent_s / cached_s, 3),

@@ -4,6 +4,7 @@ ships): prompts framed by the chat template, and answers identical with and with
 import pytest
 import torch
 
+from armillary.core.model_source import resolve_model
 from armillary.algorithms.long_context import engine
 from armillary.algorithms.long_context.tasks import Cell, Task, build_prompt, noise_haystack_text, tokenize_haystack
 
@@ -12,7 +13,7 @@ from armillary.algorithms.long_context.tasks import Cell, Task, build_prompt, no
 def tokenizer():
     from transformers import AutoTokenizer
 
-    source = engine.resolve_model("smollm2")
+    source = resolve_model("smollm2")
     return AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
 
 
@@ -31,10 +32,10 @@ def haystack_for(tokenizer):
 
 
 def test_smollm2_resolves_to_the_packaged_gguf_and_a_missing_model_is_named():
-    source = engine.resolve_model("smollm2")
+    source = resolve_model("smollm2")
     assert source.gguf_file.endswith(".gguf")
     with pytest.raises(ValueError, match="no model folder"):
-        engine.resolve_model("./no/such/model")
+        resolve_model("./no/such/model")
 
 
 def test_the_model_fingerprint_follows_the_content_not_the_install_path(tmp_path):
@@ -43,13 +44,13 @@ def test_the_model_fingerprint_follows_the_content_not_the_install_path(tmp_path
     for name, content in (("a", b"weights-1"), ("b", b"weights-1"), ("c", b"weights-2")):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.gguf").write_bytes(content)
-    a, b, c = (engine.resolve_model(str(tmp_path / name)).fingerprint() for name in "abc")
+    a, b, c = (resolve_model(str(tmp_path / name)).fingerprint() for name in "abc")
     assert a == b != c and str(tmp_path) not in a
     for name, config in (("d", "{}"), ("e", "{}"), ("f", '{"layers": 2}')):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(config)
         (tmp_path / name / "model.safetensors").write_bytes(b"x" * 8)
-    d, e, f = (engine.resolve_model(str(tmp_path / name)).fingerprint() for name in "def")
+    d, e, f = (resolve_model(str(tmp_path / name)).fingerprint() for name in "def")
     assert d == e != f and "model.safetensors:8" in d
 
 

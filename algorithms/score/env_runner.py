@@ -22,6 +22,7 @@ from ray.rllib.env.env_runner import EnvRunner
 from ray.rllib.utils.checkpoints import Checkpointable
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, WEIGHTS_SEQ_NO
 
+from armillary.algorithms.score.chat import for_tokenizer
 from armillary.algorithms.score.run_settings import score_run
 from armillary.algorithms.score.module import turn_columns
 from armillary.algorithms.score.rollout import evaluate_greedy, run_episodes
@@ -41,6 +42,9 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.module = module_spec.build().to(self.device)
         self.module.eval()
+        # What the model sees and what judges it: the task as a conversation in the model's chat template where its
+        # tokenizer has one (an instruct model), else the task's raw text (chat.for_tokenizer).
+        self.episode_task = for_tokenizer(self.task, self.module.tokenizer)
         self._weights_seq_no = 0
         # Sampling randomness of this runner: its own stream, seeded from the trial seed and the runner index, on
         # the sampling device (torch.multinomial needs a generator on the device of its input).
@@ -61,7 +65,7 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         run, hp = self.run, self.run.hp
         problems = problems_for_iteration(self.task, run.train_split, num_problems, run.seed * 1000 + (self.worker_index or 0),
                                           iteration)
-        batch = run_episodes(self.module.lm, self.module.tokenizer, self.task, problems, group_size=hp.group_size,
+        batch = run_episodes(self.module.lm, self.module.tokenizer, self.episode_task, problems, group_size=hp.group_size,
                              max_new_tokens=hp.max_new_tokens, temperature=hp.temperature, generator=self._generator)
         self.num_env_steps_sampled_lifetime += 2 * len(batch.problems)  # one step per turn
         turn1, turn2 = batch.tensors(self.module.tokenizer)
@@ -84,7 +88,7 @@ class ScoreEnvRunner(EnvRunner, Checkpointable):
         split = self.run.eval_split
         problems = self.task.problems(split, num_problems) if is_generated(self.task) else \
             self.task.problems(split, None)[:num_problems]
-        return evaluate_greedy(self.module.lm, self.module.tokenizer, self.task, problems,
+        return evaluate_greedy(self.module.lm, self.module.tokenizer, self.episode_task, problems,
                                max_new_tokens=self.run.hp.max_new_tokens)
 
     def get_metrics(self) -> dict[str, float]:

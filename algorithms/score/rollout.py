@@ -4,6 +4,10 @@ and the padded tensors the learner needs. No Ray.
     turn 1:  context c1 = task.first_turn_prompt(x)            → y1 ~ π(· | c1)
     turn 2:  context c2 = task.second_turn_prompt(x, y1)       → y2 ~ π(· | c2)
 
+The task's prompts are raw text, or a conversation rendered in the model's chat template (chat.ChatTask, chosen by
+chat.for_tokenizer): then the rendered text already holds the template's special tokens and is tokenized without
+adding any (as apply_chat_template does).
+
 The learner scores each turn on its own sequence (c_t ⊕ y_t, with y_t's sampled token ids, not a
 re-tokenisation of their text), so the tensors are exact for any tokenizer and any prompt format.
 """
@@ -16,6 +20,7 @@ from typing import Sequence
 
 import torch
 
+from armillary.algorithms.score.chat import has_chat_template
 from armillary.algorithms.score.losses import correction_pairs, self_correction_metrics
 from armillary.algorithms.score.tasks.base import Problem, Task, verdicts
 
@@ -30,7 +35,7 @@ class Generation:
 
 
 def _prompt_ids(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
-    ids = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+    ids = tokenizer(list(prompts), add_special_tokens=not has_chat_template(tokenizer))["input_ids"]
     for prompt, row in zip(prompts, ids):
         if not row:
             raise ValueError(f"prompts: {prompt!r} encodes to no tokens")
@@ -223,9 +228,10 @@ def run_episodes(
 
 
 def evaluate_greedy(model, tokenizer, task: Task, problems: Sequence[Problem], *, max_new_tokens: int = 64,
-                    batch_size: int = 64) -> dict[str, float]:
+                    batch_size: int = 64, rows: list[dict] | None = None) -> dict[str, float]:
     """The self-correction metrics of greedy two-turn episodes on `problems` (Acc@t1, Acc@t2, Δ, Δi→c, Δc→i,
-    change rate) and the count of responses the verifier flagged (`score/verifier_flags`), in batches."""
+    change rate) and the count of responses the verifier flagged (`score/verifier_flags`), in batches. With `rows`,
+    one dict per episode is appended to it (problem, both responses, their answers, verdicts and flags)."""
     was_training = model.training
     model.eval()
     c1, c2, a1, a2 = [], [], [], []
@@ -239,6 +245,14 @@ def evaluate_greedy(model, tokenizer, task: Task, problems: Sequence[Problem], *
             a1 += batch.answers_turn1
             a2 += batch.answers_turn2
             flagged += batch.flagged
+            if rows is not None:
+                rows += [{"problem_id": p.problem_id, "question": p.question, "reference": p.answer,
+                          "turn1": batch.first.texts[i], "turn2": batch.second.texts[i],
+                          "finished_turn1": batch.first.finished[i], "finished_turn2": batch.second.finished[i],
+                          "answer_turn1": batch.answers_turn1[i], "answer_turn2": batch.answers_turn2[i],
+                          "correct_turn1": batch.correct_turn1[i], "correct_turn2": batch.correct_turn2[i],
+                          "flags_turn1": list(batch.flags_turn1[i]), "flags_turn2": list(batch.flags_turn2[i])}
+                         for i, p in enumerate(batch.problems)]
     finally:
         model.train(was_training)
     return {**self_correction_metrics(c1, c2, a1, a2), FLAGS: float(flagged)}

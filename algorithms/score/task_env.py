@@ -45,7 +45,8 @@ class ArithmeticOptions(EnvOptions):
 
 
 class MathJsonlOptions(EnvOptions):
-    path: str = Field(..., min_length=1, description="JSONL file with one {'problem', 'answer', 'split'?} per line.")
+    path: str = Field(..., min_length=1, description="JSONL file with one {'problem', 'answer', 'split'?} per line, or a "
+                      "set shipped in the package: packaged:basic-math (67 problems, all 'test').")
     train_split: str = Field("train", description="Problems whose 'split' field is this are trained on.")
     eval_split: str = Field("test", description="Problems whose 'split' field is this are evaluated on.")
 

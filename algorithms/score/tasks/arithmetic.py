@@ -21,6 +21,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from armillary.algorithms.score.tasks import math_answers
 from armillary.algorithms.score.tasks.base import Problem, QuestionAnswerFormat
 
 INSTRUCTION = "There may be an error in the solution above. Check each step, fix any error and write the solution again."
@@ -97,6 +98,7 @@ class ArithmeticTask(QuestionAnswerFormat):
     seed: int = 0
     name: str = "arithmetic"
     instruction: str = INSTRUCTION
+    chat_instruction: str = math_answers.INSTRUCTION
 
     def __post_init__(self):
         if self.min_digits < 1:
@@ -139,3 +141,12 @@ class ArithmeticTask(QuestionAnswerFormat):
 
     def is_correct(self, problem: Problem, response: str) -> bool:
         return self.final_answer(problem, response) == problem.answer
+
+    def chat_question(self, problem: Problem) -> str:
+        """Turn 1's user message for a chat model, which has never seen the column format: the sum, and the
+        answer in \\boxed{} (judged by `chat_checker`, not by the '#' of the raw format)."""
+        return f"What is {problem.metadata['a']} + {problem.metadata['b']}?\n{math_answers.ANSWER_FORMAT}"
+
+    @property
+    def chat_checker(self) -> math_answers.BoxedAnswerChecker:
+        return math_answers.BoxedAnswerChecker()

@@ -33,6 +33,19 @@ class Task(Protocol):
     def is_correct(self, problem: Problem, response: str) -> bool: ...
 
 
+class ChatTurns(Protocol):
+    """What a task needs to run as a conversation in a model's chat template (chat.ChatTask): turn 1's user
+    message, the user message before turn 2, and the checker of chat-style responses (an object with the Task's
+    final_answer / is_correct, and verify or verify_many where it has them)."""
+
+    chat_instruction: str
+
+    def chat_question(self, problem: Problem) -> str: ...
+
+    @property
+    def chat_checker(self) -> Any: ...
+
+
 class QuestionAnswerFormat:
     """The two-turn text format shared by the maths tasks:
 

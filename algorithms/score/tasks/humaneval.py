@@ -62,6 +62,7 @@ class HumanEvalTask:
     limits: SandboxLimits = SandboxLimits(wall_time_s=10.0, cpu_time_s=5)
     name: str = "humaneval"
     instruction: str = INSTRUCTION
+    chat_instruction: str = INSTRUCTION
 
     def problems(self, split: str = "test", count: int | None = None) -> list[Problem]:
         if split != "test":
@@ -75,6 +76,16 @@ class HumanEvalTask:
     def second_turn_prompt(self, problem: Problem, first_attempt: str) -> str:
         return (f"{problem.question}{first_attempt.rstrip()}\n\n# {self.instruction}\n"
                 f"{problem.question}")
+
+    def chat_question(self, problem: Problem) -> str:
+        """Turn 1's user message for a chat model: the prompt in a code block; a whole function in a code fence is
+        what `candidate_source` takes from the reply."""
+        return (f"Complete the following Python function. Reply with the whole function in a ```python code block."
+                f"\n\n```python\n{problem.question.rstrip()}\n```")
+
+    @property
+    def chat_checker(self) -> HumanEvalTask:
+        return self  # raw and chat responses are judged alike
 
     def final_answer(self, problem: Problem, response: str) -> str | None:
         """The code with blank lines and trailing spaces dropped: what 'changed the answer' compares."""

@@ -22,6 +22,8 @@ INSTRUCTION = (
     "There may be an error in the solution above. Check each step, correct any error, and rewrite the "
     "solution with the final answer in \\boxed{}."
 )
+# The answer format asked of a chat model in turn 1 (chat.ChatTask), for every maths task.
+ANSWER_FORMAT = "Give the final answer in \\boxed{}."
 
 # ---- extraction ----------------------------------------------------------------------------------------
 
@@ -238,6 +240,23 @@ def verdict(response: str, reference: str) -> Verdict:
 
 # ---- the task ----------------------------------------------------------------------------------------------
 
+# Problem sets shipped in the package (package data), named as `path: packaged:<name>`. basic-math: 67 problems
+# written for this project (2026-12-07) — 25 arithmetic word problems, 15 arithmetic expressions, 12 with fractions,
+# 15 of simple algebra — each with an exact answer checked by a computation when it was written; all 'test'.
+PACKAGED_PREFIX = "packaged:"
+PACKAGED = {"basic-math": Path(__file__).with_name("basic_math.jsonl")}
+
+
+def resolve_path(path: str) -> Path:
+    """A JSONL path, or the file of a packaged set (`packaged:basic-math`); an unknown set is refused by name."""
+    if path.startswith(PACKAGED_PREFIX):
+        name = path.removeprefix(PACKAGED_PREFIX)
+        if name not in PACKAGED:
+            raise ValueError(f"path: unknown packaged problem set {name!r}; known: "
+                             f"{', '.join(PACKAGED_PREFIX + n for n in PACKAGED)}")
+        return PACKAGED[name]
+    return Path(path)
+
 
 def load_jsonl(path: str | Path) -> list[Problem]:
     path = Path(path)
@@ -270,24 +289,9 @@ def load_jsonl(path: str | Path) -> list[Problem]:
     return problems
 
 
-@dataclass
-class MathJsonlTask(QuestionAnswerFormat):
-    path: str = ""
-    name: str = "math_jsonl"
-    instruction: str = INSTRUCTION
-    _problems: list[Problem] = field(default_factory=list, repr=False)
-
-    def __post_init__(self):
-        if not self.path:
-            raise ValueError("path: the math_jsonl task needs the JSONL file's path")
-        self._problems = load_jsonl(self.path)
-
-    def problems(self, split: str = "test", count: int | None = None) -> list[Problem]:
-        """The file's problems whose 'split' field (default 'test') is `split`, in file order."""
-        chosen = [p for p in self._problems if p.metadata["split"] == split]
-        if not chosen:
-            raise ValueError(f"split: no problem in {self.path!r} has split {split!r}")
-        return chosen if count is None else chosen[:count]
+class BoxedAnswerChecker:
+    """r̂ of a maths response against problem.answer: the final answer the checker reads (the last \\boxed{}, else
+    "answer is", "####", the last number), hedging refused and flagged. The chat form of every maths task."""
 
     def final_answer(self, problem: Problem, response: str) -> str | None:
         found = extract_final_answer(response)
@@ -298,3 +302,31 @@ class MathJsonlTask(QuestionAnswerFormat):
 
     def is_correct(self, problem: Problem, response: str) -> bool:
         return is_correct_response(response, problem.answer)
+
+
+@dataclass
+class MathJsonlTask(BoxedAnswerChecker, QuestionAnswerFormat):
+    path: str = ""
+    name: str = "math_jsonl"
+    instruction: str = INSTRUCTION
+    chat_instruction: str = INSTRUCTION
+    _problems: list[Problem] = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        if not self.path:
+            raise ValueError("path: the math_jsonl task needs the JSONL file's path (or packaged:basic-math)")
+        self._problems = load_jsonl(resolve_path(self.path))
+
+    def problems(self, split: str = "test", count: int | None = None) -> list[Problem]:
+        """The file's problems whose 'split' field (default 'test') is `split`, in file order."""
+        chosen = [p for p in self._problems if p.metadata["split"] == split]
+        if not chosen:
+            raise ValueError(f"split: no problem in {self.path!r} has split {split!r}")
+        return chosen if count is None else chosen[:count]
+
+    def chat_question(self, problem: Problem) -> str:
+        return f"{problem.question}\n{ANSWER_FORMAT}"
+
+    @property
+    def chat_checker(self) -> BoxedAnswerChecker:
+        return self  # raw and chat responses are judged alike
