@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from armillary.algorithms.self_consistency.config import Method, Setting, TabularStudyConfig
+from armillary.algorithms.self_consistency.config import LatentEvaluationConfig, Method, Setting, TabularStudyConfig
 from armillary.algorithms.self_consistency.tabular import PRIMARY, run_study
 from armillary.core.mlflow_store import client as mlflow_client
 from armillary.core.mlflow_store import default_tracking_uri, ensure_experiment
@@ -109,12 +109,13 @@ def plot(summary: dict, config: TabularStudyConfig, path: Path) -> Path:
     return path
 
 
-def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStudyConfig, summary: dict,
-                  chosen: dict, files: list[Path]) -> str:
-    """A parent run (config, files) and one child run per method with its figures at step = dataset size."""
+def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStudyConfig | LatentEvaluationConfig,
+                  summary: dict, chosen: dict | None, files: list[Path], kind: str = "self-consistency-tabular") -> str:
+    """A parent run (config, files) and one child run per method with its figures at step = dataset size
+    (and the chosen value step, where steps were chosen)."""
     client = mlflow_client(uri)
     experiment_id = ensure_experiment(uri, experiment, runs_root)
-    parent = client.create_run(experiment_id, run_name=experiment, tags={"armillary.kind": "self-consistency-tabular"}).info.run_id
+    parent = client.create_run(experiment_id, run_name=experiment, tags={"armillary.kind": kind}).info.run_id
     for key, value in config.model_dump(mode="json").items():
         client.log_param(parent, key, json.dumps(value) if isinstance(value, (list, dict)) else str(value))
     for method in config.methods:
@@ -125,7 +126,7 @@ def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStu
                 client.log_metric(child, f"self_consistency/{metric}", mean, step=n)
                 if ci == ci:
                     client.log_metric(child, f"self_consistency/{metric}_ci95", ci, step=n)
-        for n, step in chosen[method.value].items():
+        for n, step in (chosen[method.value] if chosen is not None else {}).items():
             client.log_metric(child, "self_consistency/step_size", step, step=n)
         client.set_terminated(child)
     for path in files:
