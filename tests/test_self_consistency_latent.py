@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from armillary.algorithms.self_consistency.config import LatentEvaluationConfig, Method
-from armillary.algorithms.self_consistency.evaluation import Dataset, SegmentSampler
+from armillary.algorithms.self_consistency.evaluation import Dataset, SegmentSampler, monte_carlo_values, run_study
 from armillary.algorithms.self_consistency.losses import Segments, grounded_losses, imagine, latent_consistency_loss
 from armillary.algorithms.self_consistency.networks import LatentModel
 
@@ -134,3 +134,28 @@ def test_n_step_targets_and_episode_masks_by_hand():
     torch.testing.assert_close(sampler.bootstrap_obs[:, 0], torch.tensor([1.5, 2.5, 2.5, 4.5, 4.5]))
     torch.testing.assert_close(sampler.valid, torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0], [1, 1, 0], [1, 0, 0]],
                                                            dtype=torch.float32))
+
+
+def test_monte_carlo_value_of_a_falling_pole_is_its_one_reward_and_bounded_elsewhere():
+    config = LatentEvaluationConfig(env="CartPole-v1", gamma=0.9, mc_rollouts=3)
+    falling = np.array([0.0, 0.0, 0.25, 0.0])  # θ past 12°: the first step terminates with reward 1
+    upright = np.array([0.0, 0.0, 0.0, 0.0])
+    values, errors = monte_carlo_values(config, np.stack([falling, upright]), seed=0)
+    assert values[0] == 1.0 and errors[0] == 0.0
+    assert 1.0 < values[1] <= 1 / (1 - 0.9)
+
+
+def test_the_study_runs_end_to_end_and_scores_every_method_and_seed():
+    config = LatentEvaluationConfig(env="CartPole-v1", methods=["td", "sc_direct"], seeds=2, dataset_sizes=(200,),
+                                    steps=3, eval_states=4, mc_rollouts=2, policy_temperature=8.0)
+    rows = run_study(config)
+    assert [(r["method"], r["seed"]) for r in rows] == [("td", 0), ("sc_direct", 0), ("td", 1), ("sc_direct", 1)]
+    assert all(np.isfinite(r["value_error"]) and r["value_error"] > 0 for r in rows)
+    assert np.isnan(rows[0]["loss_consistency"]) and np.isfinite(rows[1]["loss_consistency"])
+
+
+def test_bad_settings_are_rejected_naming_the_field():
+    with pytest.raises(ValueError, match="dataset_sizes"):
+        LatentEvaluationConfig(dataset_sizes=(1000, 10))
+    with pytest.raises(ValueError, match="env"):
+        LatentEvaluationConfig(env="Pong-v5")
