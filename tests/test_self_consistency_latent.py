@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 from armillary.algorithms.self_consistency.config import LatentEvaluationConfig, Method
-from armillary.algorithms.self_consistency.evaluation import Dataset, SegmentSampler, monte_carlo_values, run_study
+from armillary.algorithms.self_consistency.evaluation import (
+    Dataset,
+    SegmentSampler,
+    monte_carlo_values,
+    read_rows,
+    run_study,
+)
 from armillary.algorithms.self_consistency.losses import Segments, grounded_losses, imagine, latent_consistency_loss
 from armillary.algorithms.self_consistency.networks import LatentModel
 
@@ -159,3 +165,16 @@ def test_bad_settings_are_rejected_naming_the_field():
         LatentEvaluationConfig(dataset_sizes=(1000, 10))
     with pytest.raises(ValueError, match="env"):
         LatentEvaluationConfig(env="Pong-v5")
+
+
+def test_merging_seed_shards_needs_exactly_the_configured_rows(tmp_path):
+    header = "env,method,dataset_size,seed,value_error\n"
+    for seed in (0, 1):
+        (tmp_path / f"{seed}.csv").write_text(header + f"CartPole-v1,td,1000,{seed},{1.5 + seed}\n")
+    config = LatentEvaluationConfig(methods=["td"], seeds=2)
+    rows = read_rows([str(tmp_path / "0.csv"), str(tmp_path / "1.csv")], config)
+    assert [(r["seed"], r["value_error"]) for r in rows] == [(0, 1.5), (1, 2.5)]
+    with pytest.raises(ValueError, match="rows-from"):
+        read_rows([str(tmp_path / "0.csv")], config)  # seed 1 missing
+    with pytest.raises(ValueError, match="rows-from"):
+        read_rows([str(tmp_path / "0.csv"), str(tmp_path / "0.csv")], LatentEvaluationConfig(methods=["td"], seeds=2))

@@ -9,6 +9,12 @@ from pydantic import Field, field_validator, model_validator
 from armillary.core.hyperparameters import Hyperparameters
 
 
+def increasing_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    if not sizes or any(n < 1 for n in sizes) or list(sizes) != sorted(set(sizes)):
+        raise ValueError(f"dataset_sizes must be positive and strictly increasing, got {sizes}")
+    return sizes
+
+
 class Method(str, enum.Enum):
     """How the value v̂ (and the model m̂) learn; every method but TD also has the grounded model update."""
 
@@ -53,9 +59,7 @@ class TabularStudyConfig(Hyperparameters):
     @field_validator("dataset_sizes")
     @classmethod
     def _sizes_increase(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
-        if not sizes or any(n < 1 for n in sizes) or list(sizes) != sorted(set(sizes)):
-            raise ValueError(f"dataset_sizes must be positive and strictly increasing, got {sizes}")
-        return sizes
+        return increasing_sizes(sizes)
 
     @model_validator(mode="after")
     def _branching_fits(self) -> "TabularStudyConfig":
@@ -110,9 +114,7 @@ class LatentEvaluationConfig(Hyperparameters):
     @field_validator("dataset_sizes")
     @classmethod
     def _sizes_increase(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
-        if not sizes or any(n < 1 for n in sizes) or list(sizes) != sorted(set(sizes)):
-            raise ValueError(f"dataset_sizes must be positive and strictly increasing, got {sizes}")
-        return sizes
+        return increasing_sizes(sizes)
 
     @field_validator("methods")
     @classmethod

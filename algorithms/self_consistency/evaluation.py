@@ -15,8 +15,6 @@ import argparse
 import csv
 import json
 import math
-import os
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -29,8 +27,7 @@ import torch
 from armillary.algorithms.self_consistency.config import EvaluationEnv, LatentEvaluationConfig, Method
 from armillary.algorithms.self_consistency.losses import Segments, grounded_losses, imagine, latent_consistency_loss
 from armillary.algorithms.self_consistency.networks import LatentModel
-from armillary.algorithms.self_consistency.study import interval, log_to_mlflow
-from armillary.core.mlflow_store import default_tracking_uri
+from armillary.algorithms.self_consistency.study import interval, report, size_header, table_sections, write_records
 
 LABELS = {Method.TD: "none (grounded only)", Method.DYNA: "Dyna", Method.SC_DIRECT: "SC-Direct",
           Method.SC_REVERSE: "SC-Reverse", Method.SC_RESIDUAL: "SC-Residual"}
@@ -218,6 +215,22 @@ def run_study(config: LatentEvaluationConfig) -> list[dict]:
     return rows
 
 
+def read_rows(paths: list[str], config: LatentEvaluationConfig) -> list[dict]:
+    """The rows of several rows.csv files; they must hold exactly config's methods × sizes × seeds, once each."""
+    rows = []
+    for path in paths:
+        with open(path, newline="") as f:
+            rows += [{key: value if key in ("env", "method") else int(value) if key in ("seed", "dataset_size")
+                      else float(value) for key, value in row.items()} for row in csv.DictReader(f)]
+    found = sorted((r["method"], r["dataset_size"], r["seed"]) for r in rows)
+    expected = sorted((m.value, n, s) for m in config.methods for n in config.dataset_sizes
+                      for s in range(config.first_seed, config.first_seed + config.seeds))
+    if found != expected or any(r["env"] != config.env.value for r in rows):
+        raise ValueError(f"--rows-from: the rows are not exactly {config.env.value} × methods × dataset_sizes × seeds "
+                         f"{config.first_seed}…{config.first_seed + config.seeds - 1} of --config (got {len(rows)} rows)")
+    return rows
+
+
 def summarise(rows: list[dict], config: LatentEvaluationConfig) -> dict:
     """{metric: {method: {size: (mean, ci)}}} and paired differences of value_error against SC-Direct and none."""
     cell = lambda m, meth, n: {r["seed"]: r[m] for r in rows if r["method"] == meth.value and r["dataset_size"] == n}  # noqa: E731
@@ -233,21 +246,13 @@ def summarise(rows: list[dict], config: LatentEvaluationConfig) -> dict:
 
 
 def write_table(summary: dict, rows: list[dict], config: LatentEvaluationConfig, seconds: float, path: Path) -> None:
-    sizes = config.dataset_sizes
-    header = "| method | " + " | ".join(f"n = {n}" for n in sizes) + " |\n|---|" + "---|" * len(sizes) + "\n"
-    lines = [f"{config.env.value}, γ = {config.gamma}, {config.seeds} seeds; mean ± 95% t-interval over seeds; "
-             f"{config.eval_states} held-out states, MC v^π: mean {rows[0]['mc_value_mean']:.2f}, std over states "
-             f"{rows[0]['mc_value_std']:.2f}, RMS standard error of the MC means {rows[0]['mc_standard_error_rms']:.3f}; "
-             f"{seconds:.0f} s.\n"]
-    for metric, methods in summary["metrics"].items():
-        lines.append(f"\n### {metric}\n\n" + header)
-        for method, cells in methods.items():
-            lines.append(f"| {LABELS[Method(method)]} | " + " | ".join(f"{m:.3f} ± {c:.3f}" for m, c in cells.values()) + " |\n")
-    lines.append("\n### paired differences of value_error (same data and initialisation; < 0: the first is better)\n\n"
-                 + header.replace("| method |", "| difference |"))
-    for name, cells in summary["differences"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{m:+.3f} ± {c:.3f}" for m, c in cells.values()) + " |\n")
-    path.write_text("".join(lines))
+    path.write_text("".join(
+        [f"{config.env.value}, γ = {config.gamma}, {config.seeds} seeds; mean ± 95% t-interval over seeds; "
+         f"{config.eval_states} held-out states, MC v^π: mean {rows[0]['mc_value_mean']:.2f}, std over states "
+         f"{rows[0]['mc_value_std']:.2f}, RMS standard error of the MC means {rows[0]['mc_standard_error_rms']:.3f}; "
+         f"{seconds:.0f} s.\n"]
+        + table_sections(summary, LABELS, size_header(config.dataset_sizes),
+                         "paired differences of value_error (same data and initialisation; < 0: the first is better)")))
 
 
 def plot(summary: dict, config: LatentEvaluationConfig, path: Path) -> None:
@@ -282,37 +287,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="{}", help="JSON of LatentEvaluationConfig fields, e.g. '{\"seeds\": 3}'")
     parser.add_argument("--mlflow-uri", default=None, help="default: $MLFLOW_TRACKING_URI, else runs/mlflow.db")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--rows-from", nargs="+", default=None, metavar="ROWS_CSV",
+                        help="do not train: summarise rows.csv files of runs over disjoint seeds (e.g. one process per "
+                             "seed with --config '{\"first_seed\": k, \"seeds\": 1}'); --config must give the merged seeds")
     args = parser.parse_args(argv)
     config = LatentEvaluationConfig(**{"env": args.env, **json.loads(args.config)})  # bad fields fail here, named
     torch.set_num_threads(1)
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    rows = run_study(config)
+    rows = run_study(config) if args.rows_from is None else read_rows(args.rows_from, config)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "rows.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_records(rows, config, seconds, cpu_seconds, "evaluation", argv, out)
     summary = summarise(rows, config)
     write_table(summary, rows, config, seconds, out / "table.md")
     plot(summary, config, out / "plot.png")
-    (out / "config.json").write_text(json.dumps({**config.model_dump(mode="json"), "seconds": seconds,
-                                                 "cpu_seconds": cpu_seconds, "load_average": os.getloadavg()}, indent=2))
-    command = "python -m armillary.algorithms.self_consistency.evaluation " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    (out / "command.txt").write_text(command + "\n")
-    print((out / "table.md").read_text())
-    print(f"{len(rows)} rows in {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU (load average {os.getloadavg()[0]:.1f}); wrote {out}")
-    if not args.no_mlflow:
-        runs_root = Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
-        uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
-        experiment = args.experiment or f"self-consistency/{out.name}"
-        files = [out / name for name in ("rows.csv", "table.md", "plot.png", "config.json", "command.txt")]
-        run = log_to_mlflow(uri, runs_root, experiment, config, summary, {}, files, kind="self-consistency-latent")
-        print(f"MLflow: experiment {experiment!r}, run {run} in {uri}")
+    report(args, out, config, summary, None, len(rows), seconds, cpu_seconds, "self-consistency-latent")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
