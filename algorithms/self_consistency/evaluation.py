@@ -195,8 +195,8 @@ def run_study(config: LatentEvaluationConfig) -> list[dict]:
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         data = collect(config, config.dataset_sizes[-1], seed)
         for size in config.dataset_sizes:
-            prefix = Dataset(**{name: getattr(data, name)[:size] for name in Dataset.__dataclass_fields__})
-            prefix.last[-1] = True
+            prefix = Dataset(**{name: getattr(data, name)[:size].copy() for name in Dataset.__dataclass_fields__})
+            prefix.last[-1] = True  # the prefix's last episode is truncated there (a copy: the full data is untouched)
             sampler = SegmentSampler(prefix, config)
             for method in config.methods:
                 model = make_model(config, observation_dim, num_actions, seed)

@@ -223,5 +223,6 @@ def main(argv: list[str] | None = None) -> int:
     report(args, out, config, summary, chosen, len(rows), seconds, cpu_seconds, "self-consistency-tabular")
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())
