@@ -235,7 +235,7 @@ def summarise(rows: list[dict], config: LatentEvaluationConfig) -> dict:
     """{metric: {method: {size: (mean, ci)}}} and paired differences of value_error against SC-Direct and none."""
     cell = lambda m, meth, n: {r["seed"]: r[m] for r in rows if r["method"] == meth.value and r["dataset_size"] == n}  # noqa: E731
     metrics = {m: {meth.value: {n: interval(list(cell(m, meth, n).values())) for n in config.dataset_sizes}
-                   for meth in config.methods} for m in ("value_error", "normalised_error")}
+                   for meth in config.methods} for m in ("value_error", "normalised_error") if m in rows[0]}
     differences = {}
     for a, b in [(Method.SC_DIRECT, Method.TD), (Method.DYNA, Method.TD), (Method.SC_DIRECT, Method.DYNA),
                  (Method.SC_REVERSE, Method.SC_DIRECT), (Method.SC_RESIDUAL, Method.SC_DIRECT)]:
@@ -246,11 +246,11 @@ def summarise(rows: list[dict], config: LatentEvaluationConfig) -> dict:
 
 
 def write_table(summary: dict, rows: list[dict], config: LatentEvaluationConfig, seconds: float, path: Path) -> None:
+    mc = (f"MC v^π: mean {rows[0]['mc_value_mean']:.2f}, std over states {rows[0]['mc_value_std']:.2f}, RMS standard "
+          f"error of the MC means {rows[0]['mc_standard_error_rms']:.3f}" if "mc_value_std" in rows[0] else "MC statistics not in the rows")
     path.write_text("".join(
         [f"{config.env.value}, γ = {config.gamma}, {config.seeds} seeds; mean ± 95% t-interval over seeds; "
-         f"{config.eval_states} held-out states, MC v^π: mean {rows[0]['mc_value_mean']:.2f}, std over states "
-         f"{rows[0]['mc_value_std']:.2f}, RMS standard error of the MC means {rows[0]['mc_standard_error_rms']:.3f}; "
-         f"{seconds:.0f} s.\n"]
+         f"{config.eval_states} held-out states, {mc}; {seconds:.0f} s.\n"]
         + table_sections(summary, LABELS, size_header(config.dataset_sizes),
                          "paired differences of value_error (same data and initialisation; < 0: the first is better)")))
 
