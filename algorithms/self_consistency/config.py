@@ -9,6 +9,12 @@ from pydantic import Field, field_validator, model_validator
 from armillary.core.hyperparameters import Hyperparameters
 
 
+def increasing_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    if not sizes or any(n < 1 for n in sizes) or list(sizes) != sorted(set(sizes)):
+        raise ValueError(f"dataset_sizes must be positive and strictly increasing, got {sizes}")
+    return sizes
+
+
 class Method(str, enum.Enum):
     """How the value v̂ (and the model m̂) learn; every method but TD also has the grounded model update."""
 
@@ -53,9 +59,7 @@ class TabularStudyConfig(Hyperparameters):
     @field_validator("dataset_sizes")
     @classmethod
     def _sizes_increase(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
-        if not sizes or any(n < 1 for n in sizes) or list(sizes) != sorted(set(sizes)):
-            raise ValueError(f"dataset_sizes must be positive and strictly increasing, got {sizes}")
-        return sizes
+        return increasing_sizes(sizes)
 
     @model_validator(mode="after")
     def _branching_fits(self) -> "TabularStudyConfig":
@@ -71,3 +75,50 @@ class TabularStudyConfig(Hyperparameters):
             raise ValueError(f"validation seeds {validation} overlap the reported seeds {test}: "
                              f"move validation_first_seed or first_seed")
         return self
+
+
+class EvaluationEnv(str, enum.Enum):
+    """Small classic-control environments whose simulator state can be set (for Monte Carlo values from a state)."""
+
+    CARTPOLE = "CartPole-v1"
+    MOUNTAIN_CAR = "MountainCar-v0"
+
+
+class LatentEvaluationConfig(Hyperparameters):
+    """Policy evaluation with the latent model (function approximation): v̂(h(s)) against Monte Carlo v^π(s).
+
+    Method.TD here means "none": the same value-equivalent agent with its grounded losses and no imagined-rollout
+    term (the model is still learned, there is no model-free agent in this study)."""
+
+    env: EvaluationEnv = Field(EvaluationEnv.CARTPOLE, description="the environment")
+    methods: tuple[Method, ...] = Field(tuple(Method), description="the variants compared (td = none: no SC term)")
+    gamma: float = Field(0.95, gt=0.0, lt=1.0, description="γ, the discount")
+    policy_temperature: float = Field(1.0, gt=0.0, description="temperature of the fixed softmax policy π "
+                                                               "(evaluation.fixed_policy); higher = more random")
+    dataset_sizes: tuple[int, ...] = Field((1000,), description="real transitions collected under π (nested per seed)")
+    max_episode_steps: int = Field(200, ge=1, description="data episodes are truncated here (not terminal: bootstrapped)")
+    seeds: int = Field(5, ge=1, description="independent (data, initialisation) draws")
+    first_seed: int = Field(0, ge=0, description="the draws use seeds first_seed, first_seed + 1, …")
+    eval_states: int = Field(128, ge=2, description="held-out on-policy states where v̂ is compared with Monte Carlo")
+    mc_rollouts: int = Field(16, ge=1, description="Monte Carlo rollouts of π from each evaluation state")
+    mc_tolerance: float = Field(0.01, gt=0.0, lt=1.0, description="rollouts stop at the horizon H with γ^H ≤ this")
+    rollout_depth: int = Field(3, ge=1, description="K: imagined steps (SC) and unrolled real steps (grounding)")
+    td_steps: int = Field(5, ge=1, description="n of the n-step return targets of the grounded value loss")
+    steps: int = Field(1000, ge=1, description="Adam steps per run")
+    batch_size: int = Field(64, ge=1, description="segments (and imagined rollouts) per step")
+    learning_rate: float = Field(1e-3, gt=0.0, description="Adam step on all parameters")
+    sc_weight: float = Field(1.0, gt=0.0, description="weight of the Dyna / SC loss")
+    latent_dim: int = Field(32, ge=1, description="size of z")
+    hidden: int = Field(64, ge=1, description="width of every MLP")
+
+    @field_validator("dataset_sizes")
+    @classmethod
+    def _sizes_increase(cls, sizes: tuple[int, ...]) -> tuple[int, ...]:
+        return increasing_sizes(sizes)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods_unique(cls, methods: tuple[Method, ...]) -> tuple[Method, ...]:
+        if not methods or len(set(methods)) != len(methods):
+            raise ValueError(f"methods must be a non-empty list without repeats, got {methods}")
+        return methods

@@ -67,28 +67,43 @@ def imagined_rollout(transition_pi: torch.Tensor, depth: int) -> list[torch.Tens
     return states
 
 
-def consistency_loss(method: Method, states: list[torch.Tensor], reward_pi: torch.Tensor, value: torch.Tensor,
-                     gamma: float) -> torch.Tensor:
-    """Σ_b Σ_start ½ Σ_k (target_k − prediction_k)² with the method's stop-gradients (module docstring).
+def bellman_consistency(method: Method, rewards: list[torch.Tensor], values: list[torch.Tensor],
+                        discounts: float | list[torch.Tensor]) -> torch.Tensor:
+    """½ Σ_k Σ_batch (target_k − prediction_k)², target_k = r̂_k + γ_k v̂_{k+1}, prediction_k = v̂_k, with the
+    method's stop-gradient: Dyna and SC-Direct stop the target, SC-Reverse the prediction, SC-Residual nothing.
 
-    states: z_0 … z_K [B, starts, S]; reward_pi r̂_π [B, S]; value v̂ [B, S]. Returns a scalar.
+    The one place the variants differ, shared by the tabular and the latent model. rewards r̂_0 … r̂_{K−1},
+    values v̂_0 … v̂_K (same shapes); discounts γ_k: a float, or one tensor per step (γ × the model's continuation).
+    Dyna's "the model is fixed" is the caller's job (it stops the imagined states before the heads see them).
     """
     if method is Method.TD:
         raise ValueError("model-free TD has no model rollouts: it takes no consistency loss")
-    if method is Method.DYNA:  # the model is fixed: only the value table receives gradient
-        states = [z.detach() for z in states]
-        reward_pi = reward_pi.detach()
-    rewards = [torch.einsum("bns,bs->bn", z, reward_pi) for z in states[:-1]]
-    values = [torch.einsum("bns,bs->bn", z, value) for z in states]
-    total = value.new_zeros(())
+    if len(values) != len(rewards) + 1:
+        raise ValueError(f"need one more value than rewards (v̂_0 … v̂_K), got {len(values)} and {len(rewards)}")
+    total = values[0].new_zeros(())
     for k, reward_k in enumerate(rewards):
-        target, prediction = reward_k + gamma * values[k + 1], values[k]
+        discount = discounts if isinstance(discounts, float) else discounts[k]
+        target, prediction = reward_k + discount * values[k + 1], values[k]
         if method in (Method.DYNA, Method.SC_DIRECT):
             target = target.detach()
         elif method is Method.SC_REVERSE:
             prediction = prediction.detach()
         total = total + 0.5 * ((target - prediction) ** 2).sum()
     return total
+
+
+def consistency_loss(method: Method, states: list[torch.Tensor], reward_pi: torch.Tensor, value: torch.Tensor,
+                     gamma: float) -> torch.Tensor:
+    """Σ_b Σ_start ½ Σ_k (target_k − prediction_k)² with the method's stop-gradients (module docstring).
+
+    states: z_0 … z_K [B, starts, S]; reward_pi r̂_π [B, S]; value v̂ [B, S]. Returns a scalar.
+    """
+    if method is Method.DYNA:  # the model is fixed: only the value table receives gradient
+        states = [z.detach() for z in states]
+        reward_pi = reward_pi.detach()
+    rewards = [torch.einsum("bns,bs->bn", z, reward_pi) for z in states[:-1]]
+    values = [torch.einsum("bns,bs->bn", z, value) for z in states]
+    return bellman_consistency(method, rewards, values, float(gamma))
 
 
 def model_grounding_loss(log_transition: torch.Tensor, reward: torch.Tensor, counts: Counts) -> torch.Tensor:
@@ -125,3 +140,86 @@ def q_learning_loss(q: torch.Tensor, counts: Counts, gamma: float) -> torch.Tens
     next_value = q.detach().max(-1).values
     target = (counts.reward_sums + gamma * torch.einsum("bsat,bt->bsa", counts.transitions, next_value)) / visits.clamp(min=1)
     return 0.5 * ((visits > 0).to(q.dtype) * (target - q) ** 2).sum()
+
+
+# ---- The latent model (function approximation): the same variants on learned latent states ----------------------
+#
+# Imagined rollouts start from real states, z_0 = h(s), and follow the model under its policy head:
+# a_k ~ π̂(·|z_k), z_{k+1} = g(z_k, a_k), with r̂_k = r̂(z_k, a_k), γ_k = γ ĉ(z_k, a_k), v̂_k = v̂(z_k). The losses are
+# bellman_consistency's on these; Dyna stops the imagined states (so only the value head moves), the SC variants
+# let the gradient reach the model through z_k. Unlike the table's z_0 = e_s, z_0 = h(s) has parameters (the
+# encoder), so SC-Direct moves the encoder from k = 0 on and the transition from k = 1 on; it never moves the
+# reward or continuation heads (they are only in its stopped target).
+
+
+@dataclass(frozen=True)
+class Segments:
+    """A batch of B real trajectory segments of K steps from a start state s_t.
+
+    observations [B, K+1, obs] (s_t … s_{t+K}); actions, rewards, continues [B, K] (continues = 1 − terminated);
+    valid [B, K+1]: s_{t+k} is a real state of the same episode; value_targets [B, K+1]: the n-step return targets
+    of s_{t+k}, already holding the stopped bootstrap value.
+    """
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    continues: torch.Tensor
+    valid: torch.Tensor
+    value_targets: torch.Tensor
+
+
+def grounded_losses(model, segments: Segments) -> dict[str, torch.Tensor]:
+    """Value-equivalent grounding along the real actions, z_0 = h(s_t), z_{k+1} = g(z_k, a_{t+k}), means over B:
+
+        value         ½ Σ_{k≤K} (v̂(z_k) − G^(n)_{t+k})²                 G: n-step return, bootstrap stopped
+        reward        ½ Σ_{k<K} (r̂(z_k, a_{t+k}) − r_{t+k})²
+        continuation  Σ_{k<K} BCE(ĉ(z_k, a_{t+k}), 1 − terminated_{t+k})
+        policy        Σ_{k<K} CE(π̂(·|z_k), a_{t+k})                       (behaviour cloning of the data's policy)
+
+    each term masked where s_{t+k} is not a real state of the episode. Every parameter it reaches moves.
+    """
+    functional = torch.nn.functional
+    batch, depth = segments.actions.shape
+    z = model.encode(segments.observations[:, 0])
+    terms = {name: z.new_zeros(()) for name in ("value", "reward", "continuation", "policy")}
+    for k in range(depth + 1):
+        mask = segments.valid[:, k]
+        terms["value"] = terms["value"] + 0.5 * (mask * (model.predict_value(z) - segments.value_targets[:, k]) ** 2).sum()
+        if k == depth:
+            break
+        action = segments.actions[:, k]
+        terms["reward"] = terms["reward"] + 0.5 * (mask * (model.predict_reward(z, action) - segments.rewards[:, k]) ** 2).sum()
+        terms["continuation"] = terms["continuation"] + (mask * functional.binary_cross_entropy_with_logits(
+            model.continuation_logit(z, action), segments.continues[:, k], reduction="none")).sum()
+        terms["policy"] = terms["policy"] + (mask * functional.cross_entropy(
+            model.policy_logits(z), action.long(), reduction="none")).sum()
+        z = model.step(z, action)
+    return {name: term / batch for name, term in terms.items()}
+
+
+def imagine(model, z0: torch.Tensor, depth: int, generator: torch.Generator | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """z_0 … z_K and a_0 … a_{K−1} of rollouts in the model from z0 [B, latent], a_k ~ π̂(·|z_k) (sampling has no
+    gradient; the policy head is not moved by the rollout)."""
+    states, actions = [z0], []
+    for _ in range(depth):
+        with torch.no_grad():
+            probabilities = torch.softmax(model.policy_logits(states[-1]), -1)
+        action = torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
+        actions.append(action)
+        states.append(model.step(states[-1], action))
+    return states, actions
+
+
+def latent_consistency_loss(method: Method, model, states: list[torch.Tensor], actions: list[torch.Tensor],
+                            gamma: float) -> torch.Tensor:
+    """The method's consistency loss on imagined latent rollouts, mean over the batch of start states:
+    ½ Σ_k (r̂(z_k, a_k) + γ ĉ(z_k, a_k) v̂(z_{k+1}) − v̂(z_k))² with bellman_consistency's stop-gradients."""
+    if method is Method.DYNA:  # the model is fixed: the imagined states (hence all model heads) carry no gradient
+        states = [z.detach() for z in states]
+    rewards = [model.predict_reward(z, a) for z, a in zip(states, actions)]
+    discounts = [gamma * torch.sigmoid(model.continuation_logit(z, a)) for z, a in zip(states, actions)]
+    values = [model.predict_value(z) for z in states]
+    if method is Method.DYNA:
+        rewards, discounts = [r.detach() for r in rewards], [d.detach() for d in discounts]
+    return bellman_consistency(method, rewards, values, discounts) / states[0].shape[0]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from armillary.algorithms.self_consistency.config import Method, Setting, TabularStudyConfig
+from armillary.algorithms.self_consistency.config import LatentEvaluationConfig, Method, Setting, TabularStudyConfig
 from armillary.algorithms.self_consistency.tabular import PRIMARY, run_study
 from armillary.core.mlflow_store import client as mlflow_client
 from armillary.core.mlflow_store import default_tracking_uri, ensure_experiment
@@ -67,20 +67,29 @@ def summarise(rows: list[dict], config: TabularStudyConfig) -> dict:
     return {"metrics": table, "differences": differences}
 
 
-def write_table(summary: dict, config: TabularStudyConfig, seconds: float, path: Path) -> None:
-    sizes = config.dataset_sizes
-    header = "| method | " + " | ".join(f"n = {n}" for n in sizes) + " |\n|---|" + "---|" * len(sizes) + "\n"
-    lines = [f"Setting: {config.setting.value}; {config.seeds} seeds; mean ± 95% t-interval over seeds; "
-             f"{seconds:.0f} s for the whole figure.\n"]
+def size_header(sizes: tuple[int, ...]) -> str:
+    return "| method | " + " | ".join(f"n = {n}" for n in sizes) + " |\n|---|" + "---|" * len(sizes) + "\n"
+
+
+def table_sections(summary: dict, labels: dict, header: str, differences_title: str) -> list[str]:
+    """Markdown sections: one table per metric (a row per method), then the paired differences."""
+    lines = []
     for metric, methods in summary["metrics"].items():
         lines.append(f"\n### {metric}\n\n" + header)
         for method, cells in methods.items():
-            lines.append(f"| {LABELS[Method(method)]} | " + " | ".join(f"{m:.3f} ± {c:.3f}" for m, c in cells.values()) + " |\n")
-    lines.append(f"\n### paired differences of {PRIMARY[config.setting]} (same MDP and data; < 0: the first is better)\n\n"
-                 + header.replace("| method |", "| difference |"))
+            lines.append(f"| {labels[Method(method)]} | " + " | ".join(f"{m:.3f} ± {c:.3f}" for m, c in cells.values()) + " |\n")
+    lines.append(f"\n### {differences_title}\n\n" + header.replace("| method |", "| difference |"))
     for name, cells in summary["differences"].items():
         lines.append(f"| {name} | " + " | ".join(f"{m:+.3f} ± {c:.3f}" for m, c in cells.values()) + " |\n")
-    path.write_text("".join(lines))
+    return lines
+
+
+def write_table(summary: dict, config: TabularStudyConfig, seconds: float, path: Path) -> None:
+    path.write_text("".join([f"Setting: {config.setting.value}; {config.seeds} seeds; mean ± 95% t-interval over seeds; "
+                             f"{seconds:.0f} s for the whole figure.\n"]
+                            + table_sections(summary, LABELS, size_header(config.dataset_sizes),
+                                             f"paired differences of {PRIMARY[config.setting]} (same MDP and data; "
+                                             "< 0: the first is better)")))
 
 
 def plot(summary: dict, config: TabularStudyConfig, path: Path) -> Path:
@@ -109,12 +118,13 @@ def plot(summary: dict, config: TabularStudyConfig, path: Path) -> Path:
     return path
 
 
-def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStudyConfig, summary: dict,
-                  chosen: dict, files: list[Path]) -> str:
-    """A parent run (config, files) and one child run per method with its figures at step = dataset size."""
+def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStudyConfig | LatentEvaluationConfig,
+                  summary: dict, chosen: dict | None, files: list[Path], kind: str = "self-consistency-tabular") -> str:
+    """A parent run (config, files) and one child run per method with its figures at step = dataset size
+    (and the chosen value step, where steps were chosen)."""
     client = mlflow_client(uri)
     experiment_id = ensure_experiment(uri, experiment, runs_root)
-    parent = client.create_run(experiment_id, run_name=experiment, tags={"armillary.kind": "self-consistency-tabular"}).info.run_id
+    parent = client.create_run(experiment_id, run_name=experiment, tags={"armillary.kind": kind}).info.run_id
     for key, value in config.model_dump(mode="json").items():
         client.log_param(parent, key, json.dumps(value) if isinstance(value, (list, dict)) else str(value))
     for method in config.methods:
@@ -125,7 +135,7 @@ def log_to_mlflow(uri: str, runs_root: Path, experiment: str, config: TabularStu
                 client.log_metric(child, f"self_consistency/{metric}", mean, step=n)
                 if ci == ci:
                     client.log_metric(child, f"self_consistency/{metric}_ci95", ci, step=n)
-        for n, step in chosen[method.value].items():
+        for n, step in (chosen[method.value] if chosen is not None else {}).items():
             client.log_metric(child, "self_consistency/step_size", step, step=n)
         client.set_terminated(child)
     for path in files:
@@ -146,6 +156,36 @@ def write_steps(chosen: dict, validation: dict, config: TabularStudyConfig, path
             lines.append(f"| {LABELS[Method(method)]} | {step} | " + " | ".join(
                 f"{cells[n]:.3f}{'*' if chosen[method][n] == step else ''}" for n in sizes) + " |\n")
     path.write_text("".join(lines))
+
+
+def write_records(rows: list[dict], config, seconds: float, cpu_seconds: float, module: str, argv: list[str] | None,
+                  out: Path) -> None:
+    """rows.csv, config.json (with the seconds and the load average) and command.txt in out."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "rows.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "config.json").write_text(json.dumps({**config.model_dump(mode="json"), "seconds": seconds,
+                                                 "cpu_seconds": cpu_seconds, "load_average": os.getloadavg()}, indent=2))
+    command = f"python -m armillary.algorithms.self_consistency.{module} " + " ".join(
+        shlex.quote(a) for a in (argv or sys.argv[1:]))
+    (out / "command.txt").write_text(command + "\n")
+
+
+def report(args, out: Path, config, summary: dict, chosen: dict | None, num_rows: int, seconds: float,
+           cpu_seconds: float, kind: str) -> None:
+    """Print the table and the timing; log out's files to MLflow unless --no-mlflow."""
+    print((out / "table.md").read_text())
+    print(f"{num_rows} rows in {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU (load average {os.getloadavg()[0]:.1f}); "
+          f"wrote {out}")
+    if not args.no_mlflow:
+        runs_root = Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
+        uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
+        experiment = args.experiment or f"self-consistency/{out.name}"
+        files = [out / name for name in ("rows.csv", "table.md", "step_sizes.md", "plot.png", "config.json", "command.txt")]
+        run = log_to_mlflow(uri, runs_root, experiment, config, summary, chosen, [f for f in files if f.exists()], kind)
+        print(f"MLflow: experiment {experiment!r}, run {run} in {uri}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,30 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     rows, chosen, validation = run_study(config)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "rows.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_records(rows, config, seconds, cpu_seconds, "study", argv, out)
     summary = summarise(rows, config)
     write_table(summary, config, seconds, out / "table.md")
     if validation:
         write_steps(chosen, validation, config, out / "step_sizes.md")
     plot(summary, config, out / "plot.png")
-    (out / "config.json").write_text(json.dumps({**config.model_dump(mode="json"), "seconds": seconds,
-                                                 "cpu_seconds": cpu_seconds, "load_average": os.getloadavg()}, indent=2))
-    command = "python -m armillary.algorithms.self_consistency.study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    (out / "command.txt").write_text(command + "\n")
-    print((out / "table.md").read_text())
-    print(f"{len(rows)} rows in {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU (load average {os.getloadavg()[0]:.1f}); "
-          f"wrote {out}")
-    if not args.no_mlflow:
-        runs_root = Path(os.environ.get("ARMILLARY_RUNS_DIR", "runs")).resolve()
-        uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(runs_root)
-        experiment = args.experiment or f"self-consistency/{out.name}"
-        files = [out / name for name in ("rows.csv", "table.md", "step_sizes.md", "plot.png", "config.json", "command.txt")]
-        run = log_to_mlflow(uri, runs_root, experiment, config, summary, chosen, [f for f in files if f.exists()])
-        print(f"MLflow: experiment {experiment!r}, run {run} in {uri}")
+    report(args, out, config, summary, chosen, len(rows), seconds, cpu_seconds, "self-consistency-tabular")
     return 0
 
 
