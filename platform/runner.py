@@ -214,8 +214,7 @@ def progress_columns(spec: ExperimentSpec) -> tuple[dict[str, str], dict[str, st
 
     own = algorithms.get(spec.algorithm.name).progress_metrics or {metrics.EPISODE_RETURN: "return"}
     columns = {metrics.ENV_STEPS: "env steps", **own, metrics.STEPS_PER_SECOND: "steps/s"}
-    parameters = {"arm": "arm"} if spec.arms else {}
-    return columns, {**parameters, **{path: path.split(".")[-1] for path in spec.tune.search_space}}
+    return columns, {path: path.split(".")[-1] for path in spec.tune.search_space}
 
 
 def _progress_reporter(spec: ExperimentSpec, verbose: bool):
@@ -224,9 +223,9 @@ def _progress_reporter(spec: ExperimentSpec, verbose: bool):
     columns, parameters = progress_columns(spec)
     if not verbose:
         return console.live_table(columns, parameters)
-    return CLIReporter(metric_columns=columns, parameter_columns={"seed": "seed", **{
-                       p if p == "arm" else f"overrides/{p}": short for p, short in parameters.items()}},
-                       max_report_frequency=15, sort_by_metric=False)
+    arm = {"arm": "arm"} if spec.arms else {}
+    return CLIReporter(metric_columns=columns, parameter_columns={**arm, "seed": "seed", **{f"overrides/{p}": short
+                       for p, short in parameters.items()}}, max_report_frequency=15, sort_by_metric=False)
 
 
 def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Path | None = None,
