@@ -29,9 +29,9 @@ import sys
 import time
 from pathlib import Path
 
-from armillary.platform import console, metrics, report
-from armillary.platform.compare import compare_runs
-from armillary.platform.spec import ExperimentSpec
+from armillary.platform import compare, console, metrics, report
+from armillary.platform.spec import ExperimentSpec, trial_spec
+from armillary.platform.trainable import _stop_reached
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLE = "table.md"
@@ -55,8 +55,10 @@ def write_per_seed(path: Path, run_dir: Path, keys: list[str]) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
-        for trial in sorted(report.trial_results(run_dir), key=lambda t: (report.arm_label(t["config"]),
-                                                                           t["config"].get("seed", 0))):
+        arms = compare.collect_arms([run_dir])
+        compare.resolve_templates(arms, keys)  # {algorithm}/... columns: each trial's own algorithm's figure
+        for trial in sorted((t for arm in arms for t in arm.trials), key=lambda t: (report.arm_label(t["config"]),
+                                                                                     t["config"].get("seed", 0))):
             label = report.arm_label(trial["config"])
             for row in trial["rows"]:
                 values = [console.lookup(row, key) for key in columns[2:]]
@@ -64,15 +66,33 @@ def write_per_seed(path: Path, run_dir: Path, keys: list[str]) -> Path:
     return path
 
 
+def unfinished_trials(run_dir: Path, num_trials: int) -> list[str]:
+    """Trials that did not reach their stop criterion (Tune returns normally after Ctrl-C, its trials cut short), or
+    that never reported: an outcome from them would compare arms at different budgets."""
+    trials = report.trial_results(run_dir)
+    missing = [f"{num_trials - len(trials)} trial(s) without results"] if len(trials) < num_trials else []
+    for trial in trials:
+        last = trial["rows"][-1] if trial["rows"] else {}
+        done = last and _stop_reached(trial_spec(trial["config"]["spec"], trial["config"]), last,
+                                      int(last.get("training_iteration", 0)), float(last.get("time_total_s", 0.0)))
+        if not done:
+            missing.append(f"{report.arm_label(trial['config'])}, seed {trial['config'].get('seed')}")
+    return missing
+
+
 def write_outcome(run_dir: Path, spec: ExperimentSpec, *, wall_s: float, load_before: tuple[float, ...],
-                  resumed: bool) -> Path:
+                  resumed: bool, num_trials: int) -> Path:
     """The comparison of the run's arms in `run_dir/comparison/`, copied over results/<folder>/ if the spec keeps
-    it. Returns the folder that holds the outcome."""
+    it. Returns the folder that holds the outcome. Refuses (RuntimeError) while a trial is short of its stop."""
+    unfinished = unfinished_trials(run_dir, num_trials)
+    if unfinished:
+        raise RuntimeError(f"not every trial reached its stop criterion ({'; '.join(unfinished[:5])}); "
+                           f"finish them with `armillary resume {run_dir}`")
     out = run_dir / "comparison"
     if out.exists():
         shutil.rmtree(out)
     requested = list(spec.results.metrics) if spec.results and spec.results.metrics else None
-    written = compare_runs([run_dir], out=out, metrics=requested, table_name=TABLE, plot_name=PLOT)
+    written = compare.compare_runs([run_dir], out=out, metrics=requested, table_name=TABLE, plot_name=PLOT)
     table = out / TABLE
     if spec.results and spec.results.paper:
         table.write_text(f"# {spec.name}\n\nThe paper: {spec.results.paper}\n\n" + table.read_text())

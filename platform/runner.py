@@ -273,7 +273,8 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
         if outcome.ok and spec.arms:
             try:
                 outcome.report_paths.insert(0, write_outcome(run_dir, spec, wall_s=time.monotonic() - started,
-                                                             load_before=load_before, resumed=resumed_from is not None))
+                                                             load_before=load_before, resumed=resumed_from is not None,
+                                                             num_trials=outcome.num_trials))
             except Exception as err:  # the trials finished: the run stays COMPLETED, the comparison can be redone
                 print(f"warning: the comparison of the arms failed ({type(err).__name__}: {err}); redo it with "
                       f"`armillary compare {run_dir}`", file=sys.stderr)

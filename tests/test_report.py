@@ -255,7 +255,7 @@ def test_compare_refuses_what_cannot_be_compared(tmp_path, capsys, case, message
 # --- a run with arms: its comparison and results/ ----------------------------------------------------------------
 
 
-def _skill_arms_run(folder: Path) -> Path:
+def _skill_arms_run(folder: Path, steps_per_iteration: int = 100_000) -> Path:
     """rvic/reproduce as the runner leaves it: an RVIC arm and a VIC arm (another algorithm), 3 seeds each; each
     trial reports its own algorithm's figures (rvic/..., vic/...)."""
     curves = {}
@@ -265,7 +265,7 @@ def _skill_arms_run(folder: Path) -> Path:
                                        **{f"{arm}/{name}": [0.5, 1.0 + seed] for name in (
                                            "skill_entropy_final_bits", "mutual_information_displacement_bits",
                                            "mutual_information_final_bits", "effective_skills")}}
-    return fake_run(folder, "rvic/reproduce", curves)
+    return fake_run(folder, "rvic/reproduce", curves, steps_per_iteration=steps_per_iteration)  # 2 iterations: 200k
 
 
 def test_arms_of_different_algorithms_compare_on_each_arms_own_metric(tmp_path):
@@ -294,7 +294,8 @@ def test_a_run_with_arms_keeps_its_outcome_in_results_and_a_rerun_replaces_it(tm
     kept = tmp_path / "results" / "rvic" / "reproduce"
     kept.mkdir(parents=True)
     (kept / "stale.md").write_text("the previous outcome")
-    assert outcome.write_outcome(run, spec, wall_s=12.3, load_before=(1.0, 2.0, 3.0), resumed=False) == kept
+    assert outcome.write_outcome(run, spec, wall_s=12.3, load_before=(1.0, 2.0, 3.0), resumed=False,
+                                 num_trials=6) == kept
     assert {p.name for p in kept.iterdir()} == {"table.md", "plot.png", "profiles.png", "final_scores.json",
                                                 "per_seed.csv", "spec.yaml", "command.txt", "run.json"}
     table = (kept / "table.md").read_text()
@@ -303,5 +304,21 @@ def test_a_run_with_arms_keeps_its_outcome_in_results_and_a_rerun_replaces_it(tm
     facts = json.loads((kept / "run.json").read_text())
     assert facts["wall_s"] == 12.3 and facts["load_average_before"] == [1.0, 2.0, 3.0] and facts["git_commit"] == "abc"
     rows = (kept / "per_seed.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 3 * 2 and rows[1].startswith("rvic,0,1,1000,")
+    assert len(rows) == 1 + 2 * 3 * 2 and rows[1].startswith("rvic,0,1,100000,2.0,1.0,0.5,0.5,0.5")
     assert yaml.safe_load((kept / "spec.yaml").read_text())["arms"][1]["name"] == "vic"
+
+
+def test_an_outcome_is_never_made_of_trials_short_of_their_stop(tmp_path, monkeypatch):
+    """Tune returns normally after Ctrl-C with its trials cut short, and a pending trial leaves no results: neither
+    may replace the kept outcome."""
+    from armillary.platform import outcome
+    from armillary.platform.spec import load_run_spec
+
+    monkeypatch.setenv("ARMILLARY_RESULTS_DIR", str(tmp_path / "results"))
+    short = _skill_arms_run(tmp_path / "runs" / "short", steps_per_iteration=1000)  # 2k of 200k env steps
+    with pytest.raises(RuntimeError, match=r"not every trial reached its stop criterion \(rvic, seed 0"):
+        outcome.write_outcome(short, load_run_spec(short), wall_s=1.0, load_before=(0, 0, 0), resumed=False, num_trials=6)
+    full = _skill_arms_run(tmp_path / "runs" / "full")
+    with pytest.raises(RuntimeError, match="3 trial\\(s\\) without results"):
+        outcome.write_outcome(full, load_run_spec(full), wall_s=1.0, load_before=(0, 0, 0), resumed=False, num_trials=9)
+    assert not (tmp_path / "results").exists()
