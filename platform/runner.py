@@ -1,4 +1,4 @@
-"""Turn an experiment spec into a Ray Tune run: trials = seeds × search space.
+"""Turn an experiment spec into a Ray Tune run: trials = arms × seeds × search space.
 
 Layout of one experiment on disk (the runs folder is $ARMILLARY_RUNS_DIR, default ./runs):
 
@@ -7,6 +7,8 @@ Layout of one experiment on disk (the runs folder is $ARMILLARY_RUNS_DIR, defaul
     runs/<experiment>/<run id>/provenance.json   git commit, versions, command
     runs/<experiment>/<run id>/tune/       Tune's experiment folder: trials, checkpoints, results
     runs/<experiment>/<run id>/COMPLETED   written when every trial finished
+    runs/<experiment>/<run id>/comparison/ a spec with arms: their comparison (platform.outcome), also kept in
+                                           results/<spec.results.folder>/
 
 Running the same spec again after a crash resumes the unfinished run (Tuner.restore) instead of
 starting over; a finished run is never touched again.
@@ -144,7 +146,7 @@ def trial_resources_or_refuse(spec: ExperimentSpec):
 
 def specs_by_arm(spec: ExperimentSpec) -> dict[str | None, ExperimentSpec]:
     """The spec each trial builds from, by arm name (one entry, None, for a run without arms)."""
-    return {name: arm for name, arm in arm_specs(spec).items()} if spec.arms else {None: spec}
+    return dict(arm_specs(spec)) if spec.arms else {None: spec}
 
 
 def arm_resources(spec: ExperimentSpec):
