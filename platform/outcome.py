@@ -86,8 +86,8 @@ def write_outcome(run_dir: Path, spec: ExperimentSpec, *, wall_s: float, load_be
     it. Returns the folder that holds the outcome. Refuses (RuntimeError) while a trial is short of its stop."""
     unfinished = unfinished_trials(run_dir, num_trials)
     if unfinished:
-        raise RuntimeError(f"not every trial reached its stop criterion ({'; '.join(unfinished[:5])}); "
-                           f"finish them with `armillary resume {run_dir}`")
+        raise RuntimeError(f"not every trial reached its stop criterion ({'; '.join(unfinished[:5])}); no outcome "
+                           f"from it: finish the run (`armillary resume {run_dir}`) or run the experiment again")
     out = run_dir / "comparison"
     if out.exists():
         shutil.rmtree(out)
