@@ -114,7 +114,13 @@ def compared_metrics(run_dirs: list[Path], arms: list[Arm], requested: list[str]
             lacking = [run for run in run_dirs if run not in having]
             raise CompareError(f"the runs have different metrics: {key} is in {having[0]} but not in {lacking[0]}; "
                                f"pass --metric KEY to compare on a common one ({hint})")
-    chosen = [k for k in wanted if k in common]
+    # Arms of one run may be different algorithms (rvic/... vs vic/...): a default metric must be in every arm.
+    per_arm = {arm.label: report.numeric_keys(arm.trials) for arm in arms}
+    chosen = [k for k in wanted if k in common and all(k in present for present in per_arm.values())]
+    lacking = [(arm, k) for k in wanted if k in common for arm in arms if k not in per_arm[arm.label]]
+    if not chosen and lacking:
+        arm, key = lacking[0]
+        raise CompareError(f"{arm.run_dir}: arm {arm.label!r} has no finite value of {key}; {hint}")
     if not chosen:
         raise CompareError(f"no common headline metric to compare ({', '.join(wanted)}); {hint}")
     return chosen
