@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from armillary.platform import aggregates
-from armillary.platform import report
+from armillary.platform import metrics as metric_names
+from armillary.platform import report, spec
 from armillary.platform.spec import load_run_spec
 
 PROFILE_POINTS = 101
@@ -113,20 +114,55 @@ def compared_metrics(run_dirs: list[Path], arms: list[Arm], requested: list[str]
             lacking = [run for run in run_dirs if run not in having]
             raise CompareError(f"the runs have different metrics: {key} is in {having[0]} but not in {lacking[0]}; "
                                f"pass --metric KEY to compare on a common one ({hint})")
-    chosen = [k for k in wanted if k in common]
+    # Arms of one run may be different algorithms (rvic/... vs vic/...): a default metric must be in every arm.
+    per_arm = {arm.label: report.numeric_keys(arm.trials) for arm in arms}
+    chosen = [k for k in wanted if k in common and all(k in present for present in per_arm.values())]
+    lacking = [(arm, k) for k in wanted if k in common for arm in arms if k not in per_arm[arm.label]]
+    if not chosen and lacking:
+        arm, key = lacking[0]
+        raise CompareError(f"{arm.run_dir}: arm {arm.label!r} has no finite value of {key}; {hint}")
     if not chosen:
         raise CompareError(f"no common headline metric to compare ({', '.join(wanted)}); {hint}")
     return chosen
 
 
-def merged_ranges(run_dirs: list[Path]) -> dict[str, aggregates.Bounds]:
-    """Each metric's declared range, widened to cover every run's (e.g. two different time limits)."""
+def merged_ranges(run_dirs: list[Path], keys: list[str] = ()) -> dict[str, aggregates.Bounds]:
+    """Each metric's declared range, widened to cover every run's and every arm's (e.g. two different time limits);
+    a `{algorithm}` key (see resolve_templates) gets the union of its arms' ranges."""
     merged: dict[str, aggregates.Bounds] = {}
+
+    def widen(key: str, low: float, high: float) -> None:
+        old = merged.get(key, (low, high))
+        merged[key] = (min(old[0], low), max(old[1], high))
+
     for run in run_dirs:
-        for key, (low, high) in report.declared_ranges(load_run_spec(run)).items():
-            old = merged.get(key, (low, high))
-            merged[key] = (min(old[0], low), max(old[1], high))
+        run_spec = load_run_spec(run)
+        for each in [run_spec, *spec.arm_specs(run_spec).values()]:
+            declared = report.declared_ranges(each)
+            for key, (low, high) in declared.items():
+                widen(key, low, high)
+            for template in keys:
+                if ALGORITHM in template and template.format(algorithm=each.algorithm.name) in declared:
+                    widen(template, *declared[template.format(algorithm=each.algorithm.name)])
     return merged
+
+
+ALGORITHM = "{algorithm}"
+
+
+def resolve_templates(arms: list[Arm], keys: list[str]) -> None:
+    """A compared metric named with `{algorithm}` (e.g. `{algorithm}/effective_skills`) is, in each trial, the
+    metric of that trial's own algorithm (vic/effective_skills in a VIC arm, rvic/... in an RVIC arm): arms of
+    different algorithms of one family compared on the same figure. Added to the trials' rows under the template."""
+    for arm in arms:
+        for trial in arm.trials:
+            config = trial["config"]
+            overrides = {a["name"]: a["overrides"] for a in config["spec"].get("arms") or ()}.get(config.get("arm"), {})
+            algorithm = spec.arm_dict(config["spec"], overrides)["algorithm"]["name"]
+            for row in trial["rows"]:
+                for key in keys:
+                    if ALGORITHM in key:
+                        row[key] = row.get(key.format(algorithm=algorithm))
 
 
 def final_scores(arm: Arm, key: str) -> None:
@@ -145,12 +181,12 @@ def _fmt(estimate: aggregates.Estimate) -> str:
 
 
 def markdown(run_dirs: list[Path], arms: list[Arm], keys: list[str], ranges: dict[str, aggregates.Bounds],
-             x_axis: str) -> str:
+             x_axis: str, plot_name: str = "curves.png") -> str:
     lines = ["# Comparison", "", "Runs:", *[f"- `{run}`" for run in run_dirs], "",
              f"Final score of a seed: the last finite value of the metric. Intervals: 95% percentile intervals of "
              f"the stratified bootstrap over seeds ({aggregates.RESAMPLES} resamples, seed "
              f"{aggregates.DEFAULT_SEED}), clipped to the metric's declared range. IQM: mean of the middle 50% of "
-             f"seeds. P(X > Y): probability that a seed of X ends above a seed of Y (ties ½). Curves: `curves.png` "
+             f"seeds. P(X > Y): probability that a seed of X ends above a seed of Y (ties ½). Curves: `{plot_name}` "
              f"(x: {report.X_AXES[x_axis][1]}); performance profiles: `profiles.png`.", ""]
     for key in keys:
         bounds = ranges.get(key)
@@ -168,7 +204,10 @@ def markdown(run_dirs: list[Path], arms: list[Arm], keys: list[str], ranges: dic
             lines.append("")
     differing, flats = spec_differences(run_dirs)
     lines += ["## Differences between the runs' resolved specs and provenance", ""]
-    if len(run_dirs) > 1:
+    arm_specs = spec.arm_specs(load_run_spec(run_dirs[0])) if len(run_dirs) == 1 else {}
+    if arm_specs:
+        lines += arm_differences(arm_specs)
+    elif len(run_dirs) > 1:
         lines += ["| field | " + " | ".join(f"run {i + 1}" for i in range(len(run_dirs))) + " |",
                   "|---|" + "---|" * len(run_dirs)]
         for key in differing:
@@ -177,6 +216,18 @@ def markdown(run_dirs: list[Path], arms: list[Arm], keys: list[str], ranges: dic
     else:
         lines.append("One run: its arms differ only by their search-space values (the arm labels).")
     return "\n".join(lines) + "\n"
+
+
+def arm_differences(arm_specs: dict[str, spec.ExperimentSpec]) -> list[str]:
+    """The resolved-spec fields in which the arms of one run differ (its arms' names and search values aside)."""
+    flats = {name: metric_names.flatten(arm.to_dict(), sep=".") for name, arm in arm_specs.items()}
+    keys = sorted(set().union(*flats.values()))
+    differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats.values()}) > 1]
+    lines = ["One run; its arms' resolved specs differ in:", "", "| field | " + " | ".join(flats) + " |",
+             "|---|" + "---|" * len(flats)]
+    lines += [f"| `{key}` | " + " | ".join(f"{flat.get(key, '—')}" for flat in flats.values()) + " |" for key in differing]
+    lines.append(f"\n{len(differing)} field(s) differ; every other field (seeds, budget, resources) is the same.")
+    return lines
 
 
 def draw_profiles(path: Path, arms: list[Arm], keys: list[str], ranges: dict[str, aggregates.Bounds]) -> Path:
@@ -220,7 +271,8 @@ def draw_profiles(path: Path, arms: list[Arm], keys: list[str], ranges: dict[str
 
 
 def compare_runs(run_dirs: list[Path], *, out: Path | None = None, metrics: list[str] | None = None,
-                 x_axis: str = "steps", log_to_mlflow: bool = True) -> list[Path]:
+                 x_axis: str = "steps", log_to_mlflow: bool = True, table_name: str = "compare.md",
+                 plot_name: str = "curves.png") -> list[Path]:
     """Write the comparison of `run_dirs` (see the module docstring) into `out` (default: the first run's
     compare/ folder); returns the files written. Raises CompareError for input that cannot be compared."""
     if x_axis not in report.X_AXES:
@@ -232,20 +284,21 @@ def compare_runs(run_dirs: list[Path], *, out: Path | None = None, metrics: list
     if len(arms) < 2:
         raise CompareError(f"{run_dirs[0]}: one arm only (no search space); give two or more runs, or a run with "
                            "a search-space axis")
+    resolve_templates(arms, metrics or [])
     keys = compared_metrics(run_dirs, arms, metrics)
-    ranges = merged_ranges(run_dirs)
+    ranges = merged_ranges(run_dirs, keys)
     for arm in arms:
         for key in keys:
             final_scores(arm, key)
     out = (out or run_dirs[0] / "compare").resolve()
     out.mkdir(parents=True, exist_ok=True)
     by_label = {arm.label: arm.trials for arm in arms}
-    written = [report.draw_sheet(out / "curves.png", keys, by_label, ranges=ranges, x_axis=x_axis,
+    written = [report.draw_sheet(out / plot_name, keys, by_label, ranges=ranges, x_axis=x_axis,
                                  titles=report.headline_metrics(load_run_spec(run_dirs[0]).algorithm.name),
                                  heading="Comparison: "),
                draw_profiles(out / "profiles.png", arms, keys, ranges)]
-    table = out / "compare.md"
-    table.write_text(markdown(run_dirs, arms, keys, ranges, x_axis))
+    table = out / table_name
+    table.write_text(markdown(run_dirs, arms, keys, ranges, x_axis, plot_name))
     raw = out / "final_scores.json"
     raw.write_text(json.dumps({arm.label: {"run": str(arm.run_dir), **{k: v.tolist() for k, v in arm.final.items()}}
                                for arm in arms}, indent=1))

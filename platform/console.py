@@ -149,11 +149,13 @@ def table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
 
 
 def trial_label(config: Mapping[str, Any], parameters: Mapping[str, str]) -> str:
-    """A trial by its seed and the search-space values it runs with, e.g. "seed 1, lr=0.0003"."""
+    """A trial by its arm (of a spec with arms), seed and the search-space values it runs with, e.g. "seed 1,
+    lr=0.0003" or "vic, seed 1"."""
     overrides = config.get("overrides") or {}
     values = [f"{short}={format_figure(lookup(overrides, path))}"
               for path, short in parameters.items()]
-    return ", ".join([f"seed {config.get('seed', '?')}", *values])
+    arm = [str(config["arm"])] if config.get("arm") is not None else []
+    return ", ".join([*arm, f"seed {config.get('seed', '?')}", *values])
 
 
 def trial_rows(trials: Iterable[tuple[Mapping[str, Any], str, Mapping[str, Any]]], columns: Mapping[str, str],

@@ -61,9 +61,12 @@ def trial_results(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def arm_label(config: Mapping[str, Any]) -> str:
-    """Trials with equal search-space values are one arm: 'lr=0.001, gamma=0.9', or 'all seeds'."""
+    """Trials of the same spec arm with equal search-space values are one arm: 'disdain', 'lr=0.001, gamma=0.9',
+    'disdain, lr=0.001', or 'all seeds'."""
     overrides = config.get("overrides") or {}
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in sorted(overrides.items())) or "all seeds"
+    parts = [config["arm"]] if config.get("arm") is not None else []
+    parts += [f"{k.split('.')[-1]}={v}" for k, v in sorted(overrides.items())]
+    return ", ".join(parts) or "all seeds"
 
 
 def arms_of(trials: Iterable[dict]) -> dict[str, list[dict]]:

@@ -1,4 +1,4 @@
-"""Turn an experiment spec into a Ray Tune run: trials = seeds × search space.
+"""Turn an experiment spec into a Ray Tune run: trials = arms × seeds × search space.
 
 Layout of one experiment on disk (the runs folder is $ARMILLARY_RUNS_DIR, default ./runs):
 
@@ -7,6 +7,8 @@ Layout of one experiment on disk (the runs folder is $ARMILLARY_RUNS_DIR, defaul
     runs/<experiment>/<run id>/provenance.json   git commit, versions, command
     runs/<experiment>/<run id>/tune/       Tune's experiment folder: trials, checkpoints, results
     runs/<experiment>/<run id>/COMPLETED   written when every trial finished
+    runs/<experiment>/<run id>/comparison/ a spec with arms: their comparison (platform.outcome), also kept in
+                                           results/<spec.results.folder>/
 
 Running the same spec again after a crash resumes the unfinished run (Tuner.restore) instead of
 starting over; a finished run is never touched again.
@@ -27,7 +29,9 @@ from ray.tune import Callback
 
 from armillary.platform import console, metrics, tracking
 from armillary.platform.rllib_config import build_algorithm_config
-from armillary.platform.spec import ExperimentSpec, SpecError, load_run_spec, tracking_uri_problem, validate
+from armillary.platform.outcome import write_outcome
+from armillary.platform.spec import (ExperimentSpec, SpecError, arm_specs, load_run_spec, tracking_uri_problem,
+                                     validate)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,8 +123,11 @@ def _scheduler(spec: ExperimentSpec):
 def param_space(spec: ExperimentSpec, tracking_info: dict[str, str]) -> dict[str, Any]:
     from ray import tune
 
-    return {"spec": spec.to_dict(), "seed": tune.grid_search(list(spec.seeds)), "overrides": _search_space(spec),
-            "tracking": tracking_info}
+    space = {"spec": spec.to_dict(), "seed": tune.grid_search(list(spec.seeds)), "overrides": _search_space(spec),
+             "tracking": tracking_info}
+    if spec.arms:  # arms are one more grid axis: every arm × seed (× search point) is a trial
+        space["arm"] = tune.grid_search([arm.name for arm in spec.arms])
+    return space
 
 
 def trial_resources(spec: ExperimentSpec):
@@ -135,6 +142,21 @@ def trial_resources_or_refuse(spec: ExperimentSpec):
         return trial_resources(spec)
     except ValueError as err:
         raise SpecError([str(err)]) from None
+
+
+def specs_by_arm(spec: ExperimentSpec) -> dict[str | None, ExperimentSpec]:
+    """The spec each trial builds from, by arm name (one entry, None, for a run without arms)."""
+    return dict(arm_specs(spec)) if spec.arms else {None: spec}
+
+
+def arm_resources(spec: ExperimentSpec):
+    """Each arm's placement group (arms may use different algorithms, hence different actors): what
+    tune.with_resources takes, a factory of the trial's config when the arms differ."""
+    by_arm = {name: trial_resources_or_refuse(arm) for name, arm in specs_by_arm(spec).items()}
+    first = next(iter(by_arm.values()))
+    if all(resources == first for resources in by_arm.values()):
+        return first, list(by_arm.values())
+    return (lambda config: by_arm[config["arm"]]), list(by_arm.values())
 
 
 def check_cluster_fits(spec: ExperimentSpec, resources) -> None:
@@ -174,10 +196,15 @@ def prepare(spec: ExperimentSpec) -> None:
     """The algorithm's checks and shared services (one per experiment, not per trial), before the trials."""
     from armillary.algorithms import registry as algorithms
 
-    hook = algorithms.get(spec.algorithm.name).prepare
-    if hook is not None:
+    prepared = set()
+    for arm in specs_by_arm(spec).values():
+        hook = algorithms.get(arm.algorithm.name).prepare
+        key = (arm.algorithm.name, json.dumps(arm.algorithm.config.model_dump(mode="json"), sort_keys=True))
+        if hook is None or key in prepared:
+            continue
+        prepared.add(key)
         try:
-            hook(spec.algorithm.config)
+            hook(arm.algorithm.config)
         except ValueError as err:  # "field: what is wrong" — reported like any other spec problem (exit 2)
             raise SpecError([str(err)]) from None
 
@@ -198,7 +225,8 @@ def _progress_reporter(spec: ExperimentSpec, verbose: bool):
     columns, parameters = progress_columns(spec)
     if not verbose:
         return console.live_table(columns, parameters)
-    return CLIReporter(metric_columns=columns, parameter_columns={"seed": "seed", **{f"overrides/{p}": short
+    arm = {"arm": "arm"} if spec.arms else {}
+    return CLIReporter(metric_columns=columns, parameter_columns={**arm, "seed": "seed", **{f"overrides/{p}": short
                        for p, short in parameters.items()}}, max_report_frequency=15, sort_by_metric=False)
 
 
@@ -210,10 +238,12 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
     from ray import tune
 
     root = root or runs_root()
+    started, load_before = time.monotonic(), os.getloadavg()
     # First, before any folder, MLflow run or trial: the layout must fit the cluster (Tune would wait forever), the
     # algorithm's config must build, and a missing model or a failing deployment stops the run here.
-    resources = trial_resources_or_refuse(spec)
-    check_cluster_fits(spec, resources)
+    resources, each_arm = arm_resources(spec)
+    for needs in each_arm:
+        check_cluster_fits(spec, needs)
     uri = tracking.resolve_tracking_uri(spec, root)
     problem = tracking_uri_problem(uri)  # validate checked it where the spec was loaded; this is where it runs
     if problem:
@@ -240,8 +270,16 @@ def run_experiment(spec: ExperimentSpec, *, fresh: bool = False, resume_dir: Pat
         print(f"MLflow: run {parent_run_id} in experiment {experiment_id!r} at {uri}")
         if uri.startswith("sqlite:"):
             print(f"  open the UI with: mlflow ui --backend-store-uri {uri}")
-        return _run_trials(spec, run_dir, resumed_from, resources, uri, experiment_id, parent_run_id, tracking_info, prov,
-                           verbose)
+        outcome = _run_trials(spec, run_dir, resumed_from, resources, uri, experiment_id, parent_run_id, tracking_info,
+                              prov, verbose)
+        if outcome.ok and spec.arms:
+            try:
+                outcome.report_paths.insert(0, write_outcome(run_dir, spec, wall_s=time.monotonic() - started,
+                                                             load_before=load_before, resumed=resumed_from is not None,
+                                                             num_trials=outcome.num_trials))
+            except Exception as err:  # the trials finished: the run stays COMPLETED, the comparison can be redone
+                print(f"warning: no comparison of the arms ({type(err).__name__}: {err})", file=sys.stderr)
+        return outcome
     except BaseException as err:  # Ctrl-C included: nothing is left looking as if it still ran
         _mark_failed(run_dir, uri, parent_run_id, err)
         raise

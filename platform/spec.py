@@ -247,6 +247,55 @@ class Tracking(_Strict):
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._/-]*$")
+_ARM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_RESULTS_FOLDER = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")
+# What an arm may change: the method and the task. Seeds, budget, resources and the search are the experiment's,
+# the same for every arm, so the arms are compared on equal terms.
+ARM_SECTIONS = ("algorithm", "env")
+
+
+class Arm(_Strict):
+    """One arm of a comparison: a name and dotted overrides of the base spec's algorithm.* and env.* fields.
+
+    An arm may use another algorithm: override `algorithm` as a whole ({name: vic, config: {...}}); an override of
+    `algorithm.name` alone keeps the base's config, which the other algorithm's hyperparameters must then accept."""
+
+    name: str = Field(description="The arm's label in the tables and plots, e.g. disdain or vic.")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Dotted field → value, e.g. algorithm.config.bonus_weight: 0.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not _ARM_NAME.match(value):
+            raise ValueError(f"use lower-case letters, digits and . _ - (got {value!r}, e.g. no-bonus)")
+        return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _only_method_and_task(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for path in value:
+            if not isinstance(path, str) or not path or any(not part for part in path.split(".")):
+                raise ValueError(f"{path!r}: expected a dotted field such as algorithm.config.lr")
+            if path.split(".")[0] not in ARM_SECTIONS:
+                raise ValueError(f"{path}: an arm may override only algorithm.* and env.* fields (seeds, stop, resources "
+                                 "and tune are the experiment's, the same for every arm)")
+        return value
+
+
+class ResultsSection(_Strict):
+    """Where a comparison's outcome is kept: results/<folder>/ (replaced by every finished rerun)."""
+
+    folder: str = Field(description="Folder under results/, e.g. disdain/four-rooms.")
+    metrics: list[str] = Field(default_factory=list, description="Metrics compared (default: the algorithm's headline "
+                               "metrics); `{algorithm}/effective_skills` is each arm's own algorithm's figure.")
+    paper: str = Field("", description="What the paper reports for this comparison, printed beside our table.")
+
+    @field_validator("folder")
+    @classmethod
+    def _folder_shape(cls, value: str) -> str:
+        if not _RESULTS_FOLDER.match(value):
+            raise ValueError(f"expected a relative folder of lower-case names such as disdain/four-rooms (got {value!r})")
+        return value
 
 
 class ExperimentSpec(_Strict):
@@ -261,6 +310,8 @@ class ExperimentSpec(_Strict):
     checkpoint: Checkpointing = Field(default_factory=Checkpointing)
     failure: Failure = Field(default_factory=Failure)
     tracking: Tracking = Field(default_factory=Tracking)
+    arms: list[Arm] = Field(default_factory=list, description="Arms compared in one run: each arm × seed is a trial.")
+    results: ResultsSection | None = Field(None, description="Keep the arms' comparison in results/<folder>/.")
 
     @field_validator("name")
     @classmethod
@@ -282,6 +333,11 @@ class ExperimentSpec(_Strict):
         data = super().model_dump(**kwargs)
         data["algorithm"] = self.algorithm.model_dump(**kwargs)
         data["env"] = self.env.model_dump(**kwargs)
+        # A spec without arms reads (and hashes) as before arms existed: its resumable runs and snapshots stay valid.
+        if not self.arms:
+            data.pop("arms", None)
+        if self.results is None:
+            data.pop("results", None)
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -486,12 +542,36 @@ def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
     profile = spec.resources.profile
     data["resources"] = {"profile": "local-gpu" if profile.endswith("gpu") and _has_gpu() else "local-cpu",
                          "num_env_runners": 0, "num_learners": 0}
+    # Every arm stays (a comparison needs them), each on its own algorithm's and env's smoke sizes; the comparison
+    # is written into the run folder only, never over results/.
+    base = {k: v for k, v in spec.to_dict().items() if k not in ("arms", "results")}
+    arms = []
+    for arm in spec.arms:
+        smoked = smoke_dict(arm_dict(base, arm.overrides))
+        arms.append({"name": arm.name, "overrides": {section: smoked[section] for section in ARM_SECTIONS}})
+    data["arms"] = arms
+    data.pop("results", None)
     return data
 
 
+def arm_dict(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec dict of one arm: the base (without its arms) with the arm's overrides."""
+    data = {k: copy.deepcopy(v) for k, v in base.items() if k not in ("arms", "results")}
+    for path, value in overrides.items():
+        set_dotted(data, path, copy.deepcopy(value))
+    return data
+
+
+def arm_specs(spec: ExperimentSpec) -> dict[str, ExperimentSpec]:
+    """Each arm's complete spec (all seeds, no arms), by arm name."""
+    base = spec.to_dict()
+    return {arm.name: validate(arm_dict(base, arm.overrides)) for arm in spec.arms}
+
+
 def trial_spec(spec_dict: Mapping[str, Any], trial_config: Mapping[str, Any]) -> ExperimentSpec:
-    """The complete spec of one trial: the experiment's spec with its seed and sampled overrides."""
-    data = copy.deepcopy(dict(spec_dict))
+    """The complete spec of one trial: the experiment's spec with its arm's overrides, its seed and sampled overrides."""
+    arms = {arm["name"]: arm["overrides"] for arm in spec_dict.get("arms") or ()}
+    data = arm_dict(spec_dict, arms[trial_config["arm"]] if trial_config.get("arm") is not None else {})
     for path, value in (trial_config.get("overrides") or {}).items():
         set_dotted(data, path, value)
     data["seeds"] = [int(trial_config["seed"])]
@@ -515,7 +595,7 @@ def validate(data: Any) -> ExperimentSpec:
     except ValidationError as err:
         raise SpecError(_format_errors(err)) from None
     problems = (_check_search_space(spec, data) + _check_resources(spec) + _check_layout(spec) + _check_pbt(spec)
-                + _check_metrics(spec) + _check_tracking(spec))
+                + _check_metrics(spec) + _check_tracking(spec) + _check_arms(spec))
     if problems:
         raise SpecError(problems)
     return spec
@@ -526,8 +606,9 @@ def _check_search_space(spec: ExperimentSpec, data: dict[str, Any]) -> list[str]
     resolved = spec.to_dict()
     for path, dim in spec.tune.search_space.items():
         field = f"tune.search_space.{path}"
-        if path.split(".")[0] in ("name", "description", "seeds", "tune"):
-            problems.append(f"{field}: cannot search over {path.split('.')[0]} (seeds are their own axis: use `seeds`)")
+        if path.split(".")[0] in ("name", "description", "seeds", "tune", "arms", "results"):
+            problems.append(f"{field}: cannot search over {path.split('.')[0]} (seeds and arms are each their own axis: "
+                            "use `seeds` and `arms`)")
             continue
         try:
             get_dotted(resolved, path)
@@ -544,6 +625,46 @@ def _check_search_space(spec: ExperimentSpec, data: dict[str, Any]) -> list[str]
                 layout = _format_errors(err)
             if layout:
                 problems.append(f"{field}: value {value!r} is invalid ({'; '.join(layout)})")
+    return problems
+
+
+def _check_arms(spec: ExperimentSpec) -> list[str]:
+    """Arms: at least two, distinct names, each a valid spec of its own and different from the others, a scheduler
+    that keeps trials apart, and the compared metrics reported by every arm's algorithm."""
+    if not spec.arms:
+        return ["results: a comparison kept in results/ needs `arms` (at least two)"] if spec.results else []
+    problems = []
+    if len(spec.arms) < 2:
+        problems.append(f"arms: give at least 2 arms to compare (got {len(spec.arms)})")
+    if spec.tune.scheduler.kind == "pbt":
+        problems.append("tune.scheduler.kind: pbt copies one trial's weights into another, across arms too; use fifo "
+                        "or asha with arms")
+    base = spec.to_dict()
+    seen: dict[str, str] = {}
+    names: set[str] = set()
+    for arm in spec.arms:
+        field = f"arms.{arm.name}"
+        if arm.name in names:
+            problems.append(f"{field}: the arm name is given twice; arm names must be distinct")
+            continue
+        names.add(arm.name)
+        for path in spec.tune.search_space:
+            if any(path == o or path.startswith(o + ".") or o.startswith(path + ".") for o in arm.overrides):
+                problems.append(f"tune.search_space.{path}: also set by {field}; an arm and a search axis cannot set "
+                                "the same field")
+        try:
+            arm_spec = validate(arm_dict(base, arm.overrides))
+        except SpecError as err:
+            problems += [f"{field}: {problem}" for problem in err.problems]
+            continue
+        same_as = seen.setdefault(arm_spec.spec_hash(), arm.name)
+        if same_as != arm.name:
+            problems.append(f"{field}: resolves to the same spec as arms.{same_as}; the arms would not differ")
+        entry = algorithms.get(arm_spec.algorithm.name)
+        for name in spec.results.metrics if spec.results else ():
+            if not entry.reports(name.replace("{algorithm}", arm_spec.algorithm.name)):
+                problems.append(f"results.metrics: {name!r} is never reported by {arm_spec.algorithm.name} ({field}); "
+                                "`{algorithm}/name` names each arm's own algorithm's metric")
     return problems
 
 

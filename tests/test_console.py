@@ -31,6 +31,8 @@ def test_trial_table_shows_seed_search_values_status_and_figures():
     assert "seed 0, lr=0.0003" in lines[2] and "running" in lines[2] and "12,000" in lines[2] and "7.25" in lines[2]
     assert "seed 1, lr=0.001" in lines[3] and lines[3].rstrip().endswith("-")  # no result yet: dashes, not zeros
     assert len({len(line) for line in lines[:3]}) == 1  # aligned columns
+    # a trial of one of the spec's arms starts with the arm's name
+    assert console.trial_label({"seed": 2, "arm": "vic", "overrides": {}}, {}) == "vic, seed 2"
 
 
 def test_library_messages_go_to_the_run_log_and_errors_still_reach_the_console(tmp_path, capsys):

@@ -25,7 +25,12 @@ def _smoke_spec(name):
     return spec
 
 
-@pytest.mark.parametrize("name", presets.experiment_names())
+# A comparison preset (`arms`) builds its base, which another preset already is; tests/test_reproduce.py runs every
+# arm of its smoke through the CLI.
+SINGLE = [name for name in presets.experiment_names() if not presets.get(name).spec.get("arms")]
+
+
+@pytest.mark.parametrize("name", SINGLE)
 def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray):
     spec = _smoke_spec(name)
     algo = build_algorithm_config(spec, seed=0).build_algo()
@@ -79,19 +84,23 @@ def test_progress_table_shows_the_algorithms_own_figures():
 def test_every_experiment_preset_has_a_smoke_that_validates():
     """A new preset cannot ship without a `--smoke`: the real path on tiny sizes, one seed, two iterations, one trial,
     and nothing to fetch first (SCoRe and the CLIP reward use built-in quick models)."""
+    from armillary.platform.spec import arm_specs
+
     for name in presets.experiment_names():
         spec = load_spec(name, smoke=True)
         assert spec.stop.iterations == 2 and len(spec.seeds) == 1 and not spec.tune.search_space, name
         assert spec.resources.num_env_runners == 0 and spec.resources.num_learners == 0, name
-        for model in (getattr(spec.algorithm.config, "model", ""), getattr(getattr(spec.algorithm.config, "reward_model", None), "model", "")):
-            assert not model or model.startswith("builtin:"), f"{name}: the smoke needs {model!r}"
+        for each in [spec, *arm_specs(spec).values()]:  # every arm of a comparison on its smoke sizes too
+            config = each.algorithm.config
+            for model in (getattr(config, "model", ""), getattr(getattr(config, "reward_model", None), "model", "")):
+                assert not model or model.startswith("builtin:"), f"{name}: the smoke needs {model!r}"
 
 
 SMOKE_SECONDS = 60  # the README's promise, on a quiet machine; the test allows 5x for a loaded one
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", presets.experiment_names())
+@pytest.mark.parametrize("name", SINGLE)  # the comparisons' smokes: tests/test_reproduce.py
 def test_every_experiment_preset_smoke_runs_through_the_cli(name, tmp_path):
     """`armillary run NAME --smoke` as a new user runs it, for every experiment preset: finishes, COMPLETED."""
     import os

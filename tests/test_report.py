@@ -23,16 +23,17 @@ STEPS = metric_names.ENV_STEPS
 def fake_run(folder: Path, preset: str, curves: dict, overrides: list[str] = (), search: dict | None = None,
              completed: bool = True, steps_per_iteration: int = 1000) -> Path:
     """A run folder as the runner writes it. curves: seed, or (seed, ((override, value), ...)) for an arm of a
-    search space → {metric: [value per iteration]}."""
+    search space, or (seed, (), arm name) for a trial of one of the spec's arms → {metric: [value per iteration]}."""
     spec = load_spec(preset, list(overrides))
     folder.mkdir(parents=True)
     (folder / "spec.yaml").write_text(spec.to_yaml())
     (folder / "provenance.json").write_text(json.dumps({"git_commit": "abc", "versions": {"ray": "2.60.0"}}))
     for index, (trial_key, metrics) in enumerate(curves.items()):
-        seed, arm = trial_key if isinstance(trial_key, tuple) else (trial_key, ())
+        seed, arm, *spec_arm = trial_key if isinstance(trial_key, tuple) else (trial_key, ())
         trial = folder / "tune" / f"trial_{index:05d}"
         trial.mkdir(parents=True)
-        (trial / "params.json").write_text(json.dumps({"seed": seed, "overrides": dict(arm), "spec": yaml.safe_load(spec.to_yaml())}))
+        params = {"seed": seed, "overrides": dict(arm), "spec": yaml.safe_load(spec.to_yaml())}
+        (trial / "params.json").write_text(json.dumps({**params, **({"arm": spec_arm[0]} if spec_arm else {})}))
         length = len(next(iter(metrics.values())))
         rows = [{"training_iteration": i + 1, STEPS: steps_per_iteration * (i + 1), "time_total_s": 2.0 * (i + 1),
                  **{k: v[i] for k, v in metrics.items()}} for i in range(length)]
@@ -221,6 +222,9 @@ def test_compare_arms_of_one_run_against_wall_clock(tmp_path):
     ("missing metric", "--metric learners/x: "),
     ("one arm", "one arm only"),
     ("arm without values", "has no finite value of env_runners/episode_return_mean"),
+    ("no common metric", "no common headline metric"),
+    ("missing folder", "not an Armillary run folder"),
+    ("given twice", "given twice"),
 ])
 def test_compare_refuses_what_cannot_be_compared(tmp_path, capsys, case, message):
     a = fake_run(tmp_path / "a", "ppo/cartpole", _returns(100.0, seeds=(0, 1)))
@@ -235,7 +239,86 @@ def test_compare_refuses_what_cannot_be_compared(tmp_path, capsys, case, message
         args.append(str(fake_run(tmp_path / "b", "ppo/cartpole", _returns(100.0, seeds=(0, 1)), completed=False)))
     elif case == "different metrics":
         args.append(str(fake_run(tmp_path / "b", "disdain/four-rooms", {0: _disdain_metrics(4, 0)})))
+    elif case == "no common metric":  # runs that logged none of the headline figures
+        args = [str(fake_run(tmp_path / name, "ppo/cartpole", {0: {"learners/x": [1.0]}, 1: {"learners/x": [2.0]}}))
+                for name in ("b", "c")]
+    elif case == "missing folder":
+        args.append(str(tmp_path / "nowhere"))
+    elif case == "given twice":
+        args.append(str(a))
     elif case == "missing metric":
         args += [str(fake_run(tmp_path / "b", "ppo/cartpole", _returns(100.0, seeds=(0, 1)))), "--metric", "learners/x"]
     assert cli.main(["compare", *args, "--no-mlflow"]) == cli.EXIT_INVALID
     assert message in capsys.readouterr().err
+
+
+# --- a run with arms: its comparison and results/ ----------------------------------------------------------------
+
+
+def _skill_arms_run(folder: Path, steps_per_iteration: int = 100_000) -> Path:
+    """rvic/reproduce as the runner leaves it: an RVIC arm and a VIC arm (another algorithm), 3 seeds each; each
+    trial reports its own algorithm's figures (rvic/..., vic/...)."""
+    curves = {}
+    for arm, offset in (("rvic", 1.0), ("vic", 3.0)):
+        for seed in range(3):
+            curves[(seed, (), arm)] = {f"{arm}/skill_entropy_displacement_bits": [offset + 0.1 * seed, offset + 0.2 * seed],
+                                       **{f"{arm}/{name}": [0.5, 1.0 + seed] for name in (
+                                           "skill_entropy_final_bits", "mutual_information_displacement_bits",
+                                           "mutual_information_final_bits", "effective_skills")}}
+    return fake_run(folder, "rvic/reproduce", curves, steps_per_iteration=steps_per_iteration)  # 2 iterations: 200k
+
+
+def test_arms_of_different_algorithms_compare_on_each_arms_own_metric(tmp_path):
+    run = _skill_arms_run(tmp_path / "runs" / "rvic")
+    out = tmp_path / "cmp"
+    template = "{algorithm}/skill_entropy_displacement_bits"
+    compare.compare_runs([run], out=out, metrics=[template, "{algorithm}/mutual_information_final_bits"],
+                         log_to_mlflow=False)
+    finals = json.loads((out / "final_scores.json").read_text())
+    assert finals["rvic"][template] == pytest.approx([1.0, 1.2, 1.4]) and finals["vic"][template] == pytest.approx([3.0, 3.2, 3.4])
+    text = (out / "compare.md").read_text()
+    assert "## {algorithm}/mutual_information_final_bits (range [0, 3])" in text  # log2 N of each arm's N = 8
+    assert "| rvic | vic | 0 [0, 0] |" in text  # every VIC seed is above every RVIC seed
+    # the resolved-spec differences between the arms: the algorithm and its own fields
+    assert "| `algorithm.name` | rvic | vic | vic |" in text
+    assert "`seeds`" not in text
+
+
+def test_a_run_with_arms_keeps_its_outcome_in_results_and_a_rerun_replaces_it(tmp_path, monkeypatch):
+    from armillary.platform import outcome
+    from armillary.platform.spec import load_run_spec
+
+    monkeypatch.setenv("ARMILLARY_RESULTS_DIR", str(tmp_path / "results"))
+    run = _skill_arms_run(tmp_path / "runs" / "rvic")
+    spec = load_run_spec(run)
+    kept = tmp_path / "results" / "rvic" / "reproduce"
+    kept.mkdir(parents=True)
+    (kept / "stale.md").write_text("the previous outcome")
+    assert outcome.write_outcome(run, spec, wall_s=12.3, load_before=(1.0, 2.0, 3.0), resumed=False,
+                                 num_trials=6) == kept
+    assert {p.name for p in kept.iterdir()} == {"table.md", "plot.png", "profiles.png", "final_scores.json",
+                                                "per_seed.csv", "spec.yaml", "command.txt", "run.json"}
+    table = (kept / "table.md").read_text()
+    assert table.startswith("# rvic/reproduce\n\nThe paper: Baumli et al.")
+    assert "{algorithm}/mutual_information_final_bits" in table and "Curves: `plot.png`" in table
+    facts = json.loads((kept / "run.json").read_text())
+    assert facts["wall_s"] == 12.3 and facts["load_average_before"] == [1.0, 2.0, 3.0] and facts["git_commit"] == "abc"
+    rows = (kept / "per_seed.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 3 * 2 and rows[1].startswith("rvic,0,1,100000,2.0,1.0,0.5,0.5,0.5")
+    assert yaml.safe_load((kept / "spec.yaml").read_text())["arms"][1]["name"] == "vic"
+
+
+def test_an_outcome_is_never_made_of_trials_short_of_their_stop(tmp_path, monkeypatch):
+    """Tune returns normally after Ctrl-C with its trials cut short, and a pending trial leaves no results: neither
+    may replace the kept outcome."""
+    from armillary.platform import outcome
+    from armillary.platform.spec import load_run_spec
+
+    monkeypatch.setenv("ARMILLARY_RESULTS_DIR", str(tmp_path / "results"))
+    short = _skill_arms_run(tmp_path / "runs" / "short", steps_per_iteration=1000)  # 2k of 200k env steps
+    with pytest.raises(RuntimeError, match=r"not every trial reached its stop criterion \(rvic, seed 0"):
+        outcome.write_outcome(short, load_run_spec(short), wall_s=1.0, load_before=(0, 0, 0), resumed=False, num_trials=6)
+    full = _skill_arms_run(tmp_path / "runs" / "full")
+    with pytest.raises(RuntimeError, match="3 trial\\(s\\) without results"):
+        outcome.write_outcome(full, load_run_spec(full), wall_s=1.0, load_before=(0, 0, 0), resumed=False, num_trials=9)
+    assert not (tmp_path / "results").exists()

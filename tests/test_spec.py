@@ -41,6 +41,13 @@ def _without(path: str) -> dict:
     return data
 
 
+def _arms(overrides_by_arm: dict, names: list[str] | None = None) -> dict:
+    arms = [{"name": name, "overrides": overrides} for name, overrides in overrides_by_arm.items()]
+    for arm, name in zip(arms, names or []):
+        arm["name"] = name
+    return {**_base(), "arms": arms}
+
+
 # (spec dict, the field the message must name, a word the message must contain)
 MALFORMED = [
     (_with("bogus", 1), "bogus", "unknown field"),
@@ -95,6 +102,33 @@ MALFORMED = [
     (_with("checkpoint.every_iterations", 0), "checkpoint.every_iterations", "greater than or equal to 1"),
     (_with("failure.max_failures", -2), "failure.max_failures", "greater than or equal to -1"),
     (_with("tracking.unknown", "x"), "tracking.unknown", "unknown field"),
+] + [  # arms: a comparison of named sets of overrides in one run; `results` keeps its outcome
+    (_arms({"a": {}}), "arms", "at least 2"),
+    (_arms({"a": {}, "b": {"algorithm.config.lr": 1e-3}}, names=["a", "a"]), "arms.a", "given twice"),
+    (_arms({"a": {}, "b": {"algorithm.config.bogus": 1}}), "arms.b: algorithm.config.bogus", "unknown field"),
+    (_arms({"a": {}, "b": {"algorithm.config.lr": -1.0}}), "arms.b: algorithm.config.lr", "greater than 0"),
+    (_arms({"a": {}, "b": {"env.config.bogus": 1}}), "arms.b: env.config.bogus", "unknown field"),
+    (_arms({"a": {}, "b": {"stop.iterations": 5}}), "arms.1.overrides", "only algorithm.* and env.*"),
+    (_arms({"a": {}, "b": {"seeds": [3]}}), "arms.1.overrides", "only algorithm.* and env.*"),
+    (_arms({"a": {}, "Fast Arm": {"algorithm.config.lr": 1e-3}}), "arms.1.name", "lower-case"),
+    (_arms({"a": {}, "b": {"algorithm.name": "nope"}}), "arms.b: algorithm.name", "unknown algorithm"),
+    # another algorithm with the base's config: PPO's fields are not DQN's
+    (_arms({"a": {}, "b": {"algorithm.name": "dqn"}}), "arms.b: algorithm.config.clip_param", "unknown field"),
+    (_arms({"a": {}, "b": {"algorithm.config.lr": 3e-4}}), "arms.b", "same spec as arms.a"),
+    ({**_arms({"a": {}, "b": {"algorithm.config.lr": 1e-3}}), "tune": {"search_space": {"algorithm.config.lr": {"grid": [1e-3, 1e-4]}}}},
+     "tune.search_space.algorithm.config.lr", "also set by arms.b"),
+    ({**_arms({"a": {}, "b": {"algorithm.config.gamma": 0.9}}),
+      "tune": {"scheduler": {"kind": "pbt"}, "search_space": {"algorithm.config.lr": {"grid": [1e-3, 1e-4]}}}},
+     "tune.scheduler.kind", "arms"),
+    (_with("arms", "a,b"), "arms", "list"),
+    (_with("results", {"folder": "ppo/cartpole"}), "results", "needs `arms`"),
+    ({**_arms({"a": {}, "b": {"algorithm.config.lr": 1e-3}}), "results": {"folder": "../elsewhere"}}, "results.folder",
+     "relative folder"),
+    ({**_arms({"a": {}, "b": {"algorithm.config.lr": 1e-3}}), "results": {"folder": "ppo/x", "metrics": ["nope/x"]}},
+     "results.metrics", "never reported"),
+    ({**_arms({"a": {}, "b": {"algorithm.config.lr": 1e-3}}), "results": {"folder": "ppo/x", "bogus": 1}},
+     "results.bogus", "unknown field"),
+    (_with("tune.search_space", {"arms": {"grid": [[], []]}}), "tune.search_space.arms", "own axis"),
 ]
 
 
@@ -380,3 +414,40 @@ def test_thousands_of_unknown_keys_print_a_bounded_error(tmp_path):
     assert len(caught.value.problems) == 5000  # all kept for code that reads them
     text = str(caught.value)
     assert len(text.splitlines()) <= 22 and "4980 more problem(s)" in text
+
+
+# --- arms ----------------------------------------------------------------------------------------------------------
+
+
+def test_each_trial_of_an_arm_is_the_base_with_the_arms_overrides():
+    from armillary.platform.spec import arm_specs, trial_spec
+
+    spec = load_spec("rvic/reproduce")
+    assert [arm.name for arm in spec.arms] == ["rvic", "vic", "vic-end"]
+    vic = trial_spec(spec.to_dict(), {"seed": 2, "arm": "vic", "overrides": {}})
+    assert vic.algorithm.name == "vic" and vic.seeds == [2] and not vic.arms and vic.results is None
+    assert vic.env == spec.env and vic.stop == spec.stop
+    assert trial_spec(spec.to_dict(), {"seed": 0, "arm": "rvic"}).algorithm.name == "rvic"
+    disdain = arm_specs(load_spec("disdain/reproduce"))
+    assert [(a.algorithm.config.ensemble_size, a.algorithm.config.bonus_weight) for a in disdain.values()] == [
+        (2, 20.0), (2, 0.0), (1, 0.0)]
+
+
+def test_the_smoke_of_a_comparison_keeps_every_arm_on_smoke_sizes_and_never_writes_results():
+    from armillary.platform.spec import arm_specs
+
+    spec = load_spec("rvic/reproduce", smoke=True)
+    assert spec.results is None and spec.seeds == [0] and spec.stop.iterations == 2
+    arms = arm_specs(spec)
+    assert list(arms) == ["rvic", "vic", "vic-end"] and [a.algorithm.name for a in arms.values()] == ["rvic", "vic", "vic"]
+    assert all(a.algorithm.config.train_batch_size == 256 for a in arms.values())  # each algorithm's own smoke
+
+
+def test_reproduce_presets_resolve_with_a_results_folder_each():
+    from armillary.platform import presets
+
+    reproduce = [n for n in presets.experiment_names() if presets.get(n).spec.get("arms")]
+    assert {"disdain/reproduce", "rvic/reproduce", "domino/reproduce", "domino/reproduce-alpha",
+            "clip-reward/reproduce", "score/reproduce"} <= set(reproduce)
+    folders = [load_spec(n).results.folder for n in reproduce]
+    assert len(set(folders)) == len(folders)

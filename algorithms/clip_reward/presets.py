@@ -60,3 +60,21 @@ register_job(
     "(fit each size first: clip-reward/fit size=tiny out=runs/clip_reward/models/tiny-seed0, ...).",
     smoke_args=[f"smoke={MODELS}/smoke", "--num", "200", "--out", "runs/clip_reward/eval-smoke"],
 )
+
+# The headline comparison as one experiment: the CLIP reward vs the shuffled-goal control, every arm × seed one
+# trial of one Tune run (one deployment of the reward model serves both), kept in results/clip_reward/reproduce/.
+register(
+    "clip-reward/reproduce",
+    {
+        **_PPO_LANGUAGE_GOALS,
+        "arms": [
+            {"name": "clip-reward", "overrides": {}},
+            {"name": "shuffled-goals", "overrides": {"algorithm.config.shuffled_goals": True}},
+        ],
+        "results": {"folder": "clip_reward/reproduce",
+                    "paper": "Rocamonde et al. 2023 style VLM reward (PAPERS.md §6): the agent learns the goal from "
+                             "the reward model alone; a reward about another goal should not teach it."},
+    },
+    "PPO on the served CLIP reward vs the shuffled-goal control, 3 seeds, 150k steps (fit the model first: "
+    "clip-reward/fit); the table and plot go to results/clip_reward/reproduce/.",
+)

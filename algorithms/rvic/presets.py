@@ -31,3 +31,32 @@ register(
     },
     "Goal reaching in the 9x9 open room with frozen skills (env.config.skills=<library>) + primitives as actions.",
 )
+
+# The headline comparison as one experiment: RVIC vs VIC, q(z | s_0, s_f) and q(z | s_f) (the vic algorithm as a
+# whole: another reward, the same settings), compared on each arm's own figures ({algorithm}/...), measured by the
+# in-training evaluation (every 10 iterations, ε-greedy). The README's budget (200k steps), 3 seeds.
+register(
+    "rvic/reproduce",
+    {
+        "algorithm": {"name": "rvic", "config": dict(OPEN_ROOM)},
+        "env": OPEN_ROOM_ENV,
+        "seeds": [0, 1, 2],
+        "stop": {"env_steps": 200_000},
+        "checkpoint": {"every_iterations": 50},
+        "arms": [
+            {"name": "rvic", "overrides": {}},
+            {"name": "vic", "overrides": {"algorithm": {"name": "vic", "config": dict(OPEN_ROOM)}}},
+            # VIC with q(z | s_f) (no start state): the DIAYN-like end-state variant, skills as places
+            {"name": "vic-end", "overrides": {"algorithm": {"name": "vic", "config": {**OPEN_ROOM, "condition_on_start": False}}}},
+        ],
+        "results": {
+            "folder": "rvic/reproduce",
+            "metrics": ["{algorithm}/skill_entropy_displacement_bits", "{algorithm}/skill_entropy_final_bits",
+                        "{algorithm}/mutual_information_displacement_bits", "{algorithm}/mutual_information_final_bits"],
+            "paper": "Baumli et al. 2021 (RVIC): RVIC's skills are displacements (low H[S_f − S_0 | z], high "
+                     "H[S_f | z]); VIC's are places. Qualitative in the paper (skill pictures), no table to match.",
+        },
+    },
+    "RVIC vs VIC (q(z|s_0,s_f) and q(z|s_f)) in the 9x9 open room with random starts, 3 seeds, 200k steps: "
+    "displacement vs end-state entropy per skill; the table and plot go to results/rvic/reproduce/.",
+)

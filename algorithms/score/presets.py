@@ -39,3 +39,33 @@ _register("score/arithmetic-star", {"variant": "sft_correction"},
           "Baseline: SFT on the policy's own accepted second attempts each iteration (STaR-style, right→right kept too).")
 _register("score/arithmetic-pair-sft", {"variant": "pair_sft"},
           "Baseline: Pair-SFT each iteration: a wrong first attempt in the turn-2 context, a right sibling attempt as target.")
+
+# The headline comparison as one experiment (`armillary run score/reproduce`): SCoRe, its baselines and ablations
+# as arms of one Tune run (each arm × seed one trial, one at a time), compared on the greedy evaluation's figures;
+# the table and plot go to results/score/reproduce/.
+_ARMS = {
+    "score": {"variant": "stage2", "stage1_iterations": STAGE1_ITERATIONS},
+    "stage1-only": {"variant": "stage1"},
+    "naive-multi-turn": {"variant": "naive_multi_turn"},
+    "single-turn": {"variant": "single_turn"},
+    "no-stage1": {"variant": "stage2"},
+    "no-shaping": {"variant": "stage2", "stage1_iterations": STAGE1_ITERATIONS, "alpha": 0.0},
+    "star": {"variant": "sft_correction"},
+    "pair-sft": {"variant": "pair_sft"},
+}
+register(
+    "score/reproduce",
+    {
+        "algorithm": {"name": "score", "config": {**TINY, **_ARMS["score"]}}, "env": ENV, **RUN,
+        "arms": [{"name": name, "overrides": {f"algorithm.config.{k}": v for k, v in
+                                              {"stage1_iterations": 0, **config}.items()}}
+                 for name, config in _ARMS.items()],
+        "results": {"folder": "score/reproduce",
+                    "metrics": ["score/acc_t2", "score/delta_t1_t2", "score/acc_t1", "score/delta_c_to_i"],
+                    "paper": "Kumar et al. 2024 (SCoRe), Table 3 (MATH): SCoRe Acc@t2 64.4, Δ +4.4 against naive "
+                             "multi-turn RL (Δ ≈ 0) and STaR / Pair-SFT (Δ small or negative); Table 4: without Stage "
+                             "I or without shaping Δ drops."},
+    },
+    "SCoRe vs its baselines (naive multi-turn, single-turn, STaR, Pair-SFT) and ablations (Stage I only, no Stage I, "
+    "no shaping), 3 seeds each; the table and plot go to results/score/reproduce/.",
+)

@@ -3,7 +3,8 @@
 Nothing is registered here: each method's presets.py registers its own presets from these.
 """
 
-# Settings found with benchmarks/skills_four_rooms.py (see algorithms/disdain/README.md).
+# Settings found with the (since removed) benchmarks/skills_four_rooms.py, now `disdain/reproduce` (see
+# algorithms/disdain/README.md).
 FOUR_ROOMS_SMALL = {
     "num_skills": 24, "skill_length": 8, "ensemble_size": 2, "bonus_weight": 20.0, "gamma": 0.99,
     "train_batch_size": 512, "minibatch_size": 128, "num_epochs": 4, "lr": 1e-3, "entropy_coeff": 0.01,
