@@ -29,7 +29,7 @@ from ray.tune import Callback
 
 from armillary.platform import console, metrics, tracking
 from armillary.platform.rllib_config import build_algorithm_config
-from armillary.platform.outcome import write_outcome
+from armillary.platform.outcome import unfinished_trials, write_outcome
 from armillary.platform.spec import (ExperimentSpec, SpecError, arm_specs, load_run_spec, tracking_uri_problem,
                                      validate)
 
@@ -331,7 +331,13 @@ def _run_trials(spec: ExperimentSpec, run_dir: Path, resumed_from: Path | None, 
     results = tuner.fit()
     reconcile_results(tune_dir)
     errors = results.num_errors
-    ok = errors == 0
+    # Tune returns normally after Ctrl-C with its trials cut short: such a run is not COMPLETED (so rerunning the
+    # command resumes it). ASHA stops trials early by design, so its trials are not held to the stop criterion.
+    short = [] if spec.tune.scheduler.kind == "asha" else unfinished_trials(run_dir, len(results))
+    if errors == 0 and short:
+        print(f"{len(short)} trial(s) stopped before their stop criterion ({'; '.join(short[:3])}): the run is not "
+              f"complete; rerun the same command (or `armillary resume {run_dir}`) to continue it", file=sys.stderr)
+    ok = errors == 0 and not short
     report_paths: list[Path] = []
     if ok:
         (run_dir / "COMPLETED").write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"))

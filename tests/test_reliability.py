@@ -215,6 +215,30 @@ def test_driver_killed_mid_run_resumes_without_losing_or_duplicating(tmp_path):
         assert [int(float(row[column])) for row in table[1:]] == list(range(1, 9))
 
 
+@pytest.mark.slow  # a real run interrupted and resumed: ~1-2 min on 2 cores
+def test_ctrl_c_leaves_the_run_unfinished_and_the_same_command_resumes_it(tmp_path):
+    """Tune returns normally after Ctrl-C with its trials cut short: the run must not be marked COMPLETED (a
+    COMPLETED run is never resumed, and a comparison would be made from trials at different budgets)."""
+    runs = tmp_path / "runs"
+    spec = _write_spec(tmp_path)
+    first = subprocess.Popen([*ARMILLARY, "run", str(spec), "--no-dashboard"], cwd=tmp_path, env=_env(runs),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: any(runs.glob("test__reliability/*/tune/*/checkpoint_0*")), 240, "a first checkpoint")
+        first.send_signal(signal.SIGINT)
+        output, _ = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    (run_dir,) = _run_dirs(runs)
+    assert first.returncode != 0 and not (run_dir / "COMPLETED").exists(), output[-3000:]
+    second = subprocess.run([*ARMILLARY, "run", str(spec), "--no-dashboard"], cwd=tmp_path, env=_env(runs),
+                            capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "Resuming the unfinished run" in second.stdout and (run_dir / "COMPLETED").exists()
+    _assert_each_iteration_once(runs, run_dir, iterations=8, trials=2)
+
+
 def _pids_of(runs: Path, wanted) -> list[int]:
     """PIDs of processes whose command line (bytes) passes `wanted` and whose environment carries this test's runs
     folder (so that other tests' and other users' processes are never touched)."""
