@@ -8,7 +8,7 @@ lookups (and the list of modules that register presets) are armillary.platform.p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from armillary.core.catalog import Catalog
@@ -27,6 +27,9 @@ class Preset:
     job: str | None = None
     job_args: tuple[str, ...] = ()
     smoke_args: tuple[str, ...] = ()
+    # An experiment preset's own `--smoke` layer, merged over the algorithm's and the environment's smoke sizes where
+    # those are not small enough for this preset (e.g. Pong's 64 skills of 32 steps): spec fields, nested.
+    smoke: dict[str, Any] = field(default_factory=dict)
 
     def job_argv(self, overrides: list[str] | tuple[str, ...] = (), smoke: bool = False) -> list[str]:
         argv = list(self.smoke_args if smoke else self.job_args)
@@ -43,8 +46,10 @@ class Preset:
 CATALOG: Catalog[Preset] = Catalog("preset", ())
 
 
-def register(name: str, spec: dict[str, Any], description: str, *, cluster_scale: bool = False) -> Preset:
-    preset = Preset(name=name, spec={"name": name, **spec}, description=description, cluster_scale=cluster_scale)
+def register(name: str, spec: dict[str, Any], description: str, *, cluster_scale: bool = False,
+             smoke: dict[str, Any] | None = None) -> Preset:
+    preset = Preset(name=name, spec={"name": name, **spec}, description=description, cluster_scale=cluster_scale,
+                    smoke=dict(smoke or {}))
     return CATALOG.add(name, preset)
 
 

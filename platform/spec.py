@@ -480,6 +480,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def base_dict(name_or_file: str) -> dict[str, Any]:
     """The starting layer: a YAML file (which may name a preset under `preset:`) or a preset name."""
+    return _base(name_or_file)[0]
+
+
+def _base(name_or_file: str) -> tuple[dict[str, Any], str | None]:
+    """base_dict and the name of the preset it starts from (None for a YAML file without `preset:`)."""
     path = Path(name_or_file)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
@@ -487,11 +492,11 @@ def base_dict(name_or_file: str) -> dict[str, Any]:
         data = _read_yaml(path)
         preset_name = data.pop("preset", None)
         if preset_name is None:
-            return data
+            return data, None
         merged = _preset_dict(preset_name, field="preset")
         _deep_merge(merged, data)
-        return merged
-    return _preset_dict(name_or_file, field="experiment")
+        return merged, preset_name
+    return _preset_dict(name_or_file, field="experiment"), name_or_file
 
 
 def _preset_dict(name: Any, *, field: str) -> dict[str, Any]:
@@ -513,17 +518,18 @@ def _deep_merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
 
 def load_spec(name_or_file: str, overrides: list[str] | tuple[str, ...] = (), *, smoke: bool = False) -> ExperimentSpec:
     """Preset or file, then overrides, then (optionally) the smoke profile; validated as a whole."""
-    data = base_dict(name_or_file)
+    data, preset_name = _base(name_or_file)
     for text in overrides:
         path, value = parse_override(text)
         set_dotted(data, path, value)
     if smoke:
-        data = smoke_dict(data)
+        data = smoke_dict(data, presets.get(preset_name).smoke if preset_name else None)
     return validate(data)
 
 
-def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
-    """The same experiment on tiny sizes: the real code path, done in well under a minute."""
+def smoke_dict(data: dict[str, Any], preset_smoke: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The same experiment on tiny sizes: the real code path, done in well under a minute. preset_smoke: the preset's
+    own smoke layer (Preset.smoke), over the algorithm's and the environment's."""
     data = copy.deepcopy(data)
     # Validate first so a broken spec is reported as such, not as a smoke problem.
     spec = validate(data)
@@ -532,6 +538,7 @@ def smoke_dict(data: dict[str, Any]) -> dict[str, Any]:
     _deep_merge(data.setdefault("algorithm", {}).setdefault("config", {}), algo_smoke)  # nested: e.g. one model field
     data.setdefault("env", {})
     data["env"]["config"] = {**(data["env"].get("config") or {}), **copy.deepcopy(env_smoke)}
+    _deep_merge(data, preset_smoke or {})
     data["seeds"] = spec.seeds[:1]
     data["stop"] = {"iterations": 2}
     data["checkpoint"] = {"every_iterations": 1, "num_to_keep": 1}

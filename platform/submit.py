@@ -93,29 +93,62 @@ def results_location(spec: ExperimentSpec, env: dict[str, str] | None = None) ->
     MLflow server or database (tracking.mlflow_uri / $MLFLOW_TRACKING_URI) or into a shared runs folder
     ($ARMILLARY_RUNS_DIR, an absolute path that the head and workers mount)."""
     env = dict(os.environ if env is None else env)
-    uri = spec.tracking.mlflow_uri or env.get("MLFLOW_TRACKING_URI")
     runs_dir = env.get("ARMILLARY_RUNS_DIR")
-    shared_runs = bool(runs_dir) and Path(runs_dir).is_absolute()
-    scheme = uri.split(":", 1)[0].split("+")[0].lower() if uri and ":" in uri else ""
-    if uri and scheme in _REMOTE_SCHEMES:
-        lines = [f"MLflow (metrics, params, artifacts, exported policy): {uri}"]
-    elif uri and scheme == "sqlite" and uri.startswith("sqlite:////"):
-        lines = [f"MLflow: {uri}, a file on the head's disk: it must be on a volume that outlives the job"]
-    elif not uri and shared_runs:
-        lines = [f"MLflow: sqlite:///{runs_dir.rstrip('/')}/mlflow.db in the shared runs folder"]
-    else:
-        field = "tracking.mlflow_uri" if spec.tracking.mlflow_uri else "MLFLOW_TRACKING_URI"
-        raise SpecError([
-            f"{field}: {uri or 'not set'}: a submitted job would log into its temporary working directory on the head, "
-            "deleted with the Ray session. Set tracking.mlflow_uri (or MLFLOW_TRACKING_URI here) to the cluster's "
-            "MLflow server (e.g. http://armillary-mlflow:5000) or a database, or ARMILLARY_RUNS_DIR to an absolute "
-            "folder shared by the cluster's nodes"])
-    if shared_runs:
+    field = "tracking.mlflow_uri" if spec.tracking.mlflow_uri else "MLFLOW_TRACKING_URI"
+    lines = [_mlflow_location(spec.tracking.mlflow_uri or env.get("MLFLOW_TRACKING_URI"), field, runs_dir)]
+    if _is_shared(runs_dir):
         lines.append(f"run folders (checkpoints, Tune's result files): {runs_dir}")
     else:
         lines.append("run folders (checkpoints, Tune's result files): the job's temporary working directory, DELETED "
                      "with the Ray session; set ARMILLARY_RUNS_DIR to a shared absolute folder to keep them")
     return lines
+
+
+def job_results_location(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """Where a submitted job preset's outputs will land (its --out folder and its MLflow run), one line each;
+    SpecError when they would be lost with the job. Every job module writes to --out (a relative default) and logs to
+    --mlflow-uri, else $MLFLOW_TRACKING_URI, else $ARMILLARY_RUNS_DIR/mlflow.db, unless --no-mlflow."""
+    env = dict(os.environ if env is None else env)
+    out = _last_value(argv, "--out")
+    if not out or not Path(out).is_absolute():
+        raise SpecError([
+            f"out: {out or 'the job default'}: a submitted job would write its outputs (tables, plots, models) into "
+            "its temporary working directory on the head, deleted with the Ray session. Pass out=/an/absolute/folder "
+            "shared by the cluster's nodes (e.g. out=/mnt/armillary/results/NAME)"])
+    lines = [f"outputs (tables, plots, models): {out}, a folder on the head's disk: it must be on a volume that "
+             "outlives the job"]
+    if "--no-mlflow" in argv:
+        return [*lines, "MLflow: none (no-mlflow)"]
+    uri = _last_value(argv, "--mlflow-uri")
+    field = "mlflow_uri" if uri else "MLFLOW_TRACKING_URI"
+    return [*lines, _mlflow_location(uri or env.get("MLFLOW_TRACKING_URI"), field, env.get("ARMILLARY_RUNS_DIR"))]
+
+
+def _last_value(argv: list[str], option: str) -> str | None:
+    """The value of the last `option VALUE` in argv (a job preset's overrides come after its defaults; argparse keeps
+    the last)."""
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == option]
+    return values[-1] if values else None
+
+
+def _is_shared(runs_dir: str | None) -> bool:
+    return bool(runs_dir) and Path(runs_dir).is_absolute()
+
+
+def _mlflow_location(uri: str | None, field: str, runs_dir: str | None) -> str:
+    """Where MLflow runs of a submitted job land, or SpecError when the store would be deleted with the job."""
+    scheme = uri.split(":", 1)[0].split("+")[0].lower() if uri and ":" in uri else ""
+    if uri and scheme in _REMOTE_SCHEMES:
+        return f"MLflow (metrics, params, artifacts, exported policy): {uri}"
+    if uri and scheme == "sqlite" and uri.startswith("sqlite:////"):
+        return f"MLflow: {uri}, a file on the head's disk: it must be on a volume that outlives the job"
+    if not uri and _is_shared(runs_dir):
+        return f"MLflow: sqlite:///{runs_dir.rstrip('/')}/mlflow.db in the shared runs folder"
+    raise SpecError([
+        f"{field}: {uri or 'not set'}: a submitted job would log into its temporary working directory on the head, "
+        "deleted with the Ray session. Set tracking.mlflow_uri (or MLFLOW_TRACKING_URI here) to the cluster's "
+        "MLflow server (e.g. http://armillary-mlflow:5000) or a database, or ARMILLARY_RUNS_DIR to an absolute "
+        "folder shared by the cluster's nodes"])
 
 
 def job_entrypoint(module: str, argv: list[str]) -> str:
@@ -140,7 +173,10 @@ def submit(spec: ExperimentSpec, *, address: str, wait: bool = False, timeout_s:
 def submit_job_preset(name: str, module: str, argv: list[str], *, address: str, wait: bool = False,
                       timeout_s: float | None = None) -> int:
     """Submit a job preset (e.g. long-context/smollm2-niah) as a Ray job: its module runs on the cluster's head
-    and, through ray.init() there, joins that cluster."""
+    and, through ray.init() there, joins that cluster. Refused before anything is sent when its outputs or MLflow
+    runs would land in the job's temporary working directory (job_results_location)."""
+    where = job_results_location(argv)
+    print(f"Results of {name} will land in:", *(f"  {line}" for line in where), sep="\n", flush=True)
     return _submit(address, name, job_entrypoint(module, argv), None, {"armillary.job": module},
                    wait=wait, timeout_s=timeout_s)
 

@@ -238,6 +238,66 @@ def test_worker_node_lost_mid_run_trials_restart_elsewhere_and_every_iteration_i
     assert restored, "no trial resumed from a checkpoint: the lost one started over"
 
 
+def _alive_replicas(cluster) -> list:
+    from ray.util.state import list_actors
+
+    return [a for a in list_actors(address=_dashboard(cluster), filters=[("state", "=", "ALIVE")], detail=True,
+                                   limit=1000, raise_on_missing_output=False) if a.class_name.startswith("ServeReplica:")]
+
+
+def test_node_hosting_the_reward_deployment_lost_serve_replaces_the_replica_and_reward_calls_resume(tmp_path, monkeypatch):
+    """The CLIP reward application (the built-in quick model, no fit) with one 1-CPU replica, on a head with no CPUs
+    (Serve's controller stays there) and two 1-CPU workers: the replica runs on one worker. That worker's raylet is
+    killed with the replica's process; Serve's controller starts a new replica on the other worker, and the client that env runners use
+    (RewardClient) sends its failed requests again until they are answered: the same rewards as before the loss."""
+    import numpy as np
+    import ray
+    from ray import serve
+
+    from armillary.algorithms.clip_reward.client import RewardClient
+    from armillary.algorithms.clip_reward.model_settings import ServeConfig
+    from armillary.algorithms.clip_reward.quick_model import resolve_model
+    from armillary.algorithms.clip_reward.serve import ensure_running
+    from armillary.envs.language_goals import LanguageGoalOptions, World, success_triples
+
+    monkeypatch.setenv("ARMILLARY_CACHE_DIR", str(tmp_path / "cache"))  # the quick model, built here (≈ 1 s)
+    config = ServeConfig(model=resolve_model("builtin:tiny-untrained"), app_name="clip-reward-node-loss", num_cpus=1,
+                         max_batch_size=8, batch_wait_timeout_s=0.01)
+    frames, goals, _ = success_triples(32, seed=0)
+    goal_set = World(LanguageGoalOptions()).goals
+    with ray_cluster(monkeypatch, head_cpus=0, workers=[{"num_cpus": 1}] * 2) as (cluster, workers):
+        ray.init(address=cluster.address, log_to_driver=False)
+        try:
+            started = time.monotonic()
+            ensure_running(config)
+            client = RewardClient(config.app_name, frames_per_request=8, retry_window_s=240, timeout_s=30)
+            reward, probability, before = client.score(frames, goals, goal_set)
+            assert before.retries == 0 and reward.shape == (32,)
+            (replica,) = _alive_replicas(cluster)
+            (host,) = [w for w in workers if w.node_id == replica.node_id]
+            (spare,) = [w for w in workers if w is not host]
+
+            # A lost machine takes its processes with it: the raylet and the replica's worker process, at once (a
+            # worker whose raylet was killed alone lives on for a moment and still answers).
+            cluster.remove_node(host, allow_graceful=False)
+            try:
+                os.kill(replica.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            lost = time.monotonic()
+            reward_after, probability_after, after = client.score(frames, goals, goal_set)
+            resumed = time.monotonic()
+            print(f"reward node loss: calls answered again {resumed - lost:.1f} s after the node was lost "
+                  f"({after.retries} requests sent again); total {resumed - started:.1f} s")
+            assert after.retries > 0, "no request failed: the replica's node was not lost"
+            assert np.array_equal(reward_after, reward) and np.allclose(probability_after, probability, atol=1e-6)
+            (replacement,) = _wait_for(lambda: _alive_replicas(cluster) or None, 120, "the replacement replica")
+            assert replacement.node_id == spare.node_id and replacement.actor_id != replica.actor_id
+            assert str(serve.status().applications[config.app_name].status).endswith("RUNNING")
+        finally:
+            serve.shutdown()
+
+
 def _job_driver_pids(runs: Path) -> list[int]:
     """PIDs of the Ray job entrypoints (`python -m armillary.jobs.run_experiment`) that write to this test's runs."""
     return _pids_of(runs, lambda cmdline: b"armillary.jobs.run_experiment" in cmdline)

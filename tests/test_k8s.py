@@ -710,3 +710,22 @@ def test_rayservice_imports_the_projects_serve_app():
     assert isinstance(builder(application["args"]), Application)
     with pytest.raises(Exception, match="max_batch_sise"):
         builder({**application["args"], "max_batch_sise": 8})  # a typo fails the deploy, naming the field
+
+
+def test_readme_ports_table_lists_exactly_the_ports_the_ray_pods_open():
+    """k8s/README.md says which ports the Ray pods open and why (issue 18's exposure class): the table must name every
+    containerPort of every Ray pod in base and the overlays, and no port that none opens."""
+    readme = (K8S / "README.md").read_text()
+    section = readme.split("## Ports the Ray pods open, and why", 1)[1].split("\n## ", 1)[0]
+    documented = {int(port) for row in section.splitlines() if row.startswith("| ") and row[2].isdigit()
+                  for port in re.findall(r"\d+", row.split("|")[1])}
+    opened = set()
+    for directory in [K8S / "base", *sorted(p for p in (K8S / "overlays").iterdir() if p.is_dir())]:
+        for doc in kustomize_build(directory):
+            if doc["kind"] != "RayCluster":
+                continue
+            groups = [doc["spec"]["headGroupSpec"], *doc["spec"].get("workerGroupSpecs", [])]
+            for group in groups:
+                for container in group["template"]["spec"]["containers"]:
+                    opened |= {port["containerPort"] for port in container.get("ports", [])}
+    assert opened and documented == opened, (sorted(documented), sorted(opened))

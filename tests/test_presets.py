@@ -96,6 +96,22 @@ def test_every_experiment_preset_has_a_smoke_that_validates():
                 assert not model or model.startswith("builtin:"), f"{name}: the smoke needs {model!r}"
 
 
+def test_a_presets_own_smoke_layer_shrinks_it_keeping_the_env_module_and_learner(tmp_path):
+    """disdain/atari-pong's smoke: the algorithm's smoke sizes, then the preset's own layer (32x32 frames, 8 skills of 8
+    steps), also when the preset is named from a YAML file; the real run and other presets keep their sizes."""
+    full, smoke = load_spec("disdain/atari-pong"), load_spec("disdain/atari-pong", smoke=True)
+    assert (full.env.config.dim, full.algorithm.config.num_skills, full.algorithm.config.skill_length) == (64, 64, 32)
+    assert (smoke.env.config.dim, smoke.algorithm.config.num_skills, smoke.algorithm.config.skill_length) == (32, 8, 8)
+    assert (smoke.env.name, smoke.algorithm.name) == (full.env.name, full.algorithm.name)
+    assert smoke.algorithm.config.train_batch_size == algorithms.get("disdain").smoke["train_batch_size"]
+    assert smoke.algorithm.config.hidden_sizes == full.algorithm.config.hidden_sizes  # the same module
+    spec_file = tmp_path / "pong.yaml"
+    spec_file.write_text("preset: disdain/atari-pong\nseeds: [4]\n")
+    from_file = load_spec(str(spec_file), smoke=True)
+    assert (from_file.env.config.dim, from_file.algorithm.config.num_skills, from_file.seeds) == (32, 8, [4])
+    assert load_spec("disdain/four-rooms", smoke=True).algorithm.config.num_skills == 24  # no layer of its own
+
+
 SMOKE_SECONDS = 60  # the README's promise, on a quiet machine; the test allows 5x for a loaded one
 
 

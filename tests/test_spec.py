@@ -327,6 +327,15 @@ CLI_MALFORMED = [
     # a submitted job whose results would be deleted with the Ray session: refused before anything is sent
     ("submit-without-tracking", ["submit", "ppo/cartpole", "--address", "http://127.0.0.1:9"], {}, {},
      "MLFLOW_TRACKING_URI", "temporary working directory"),
+    # a submitted job preset: its --out folder (relative in every preset) and its MLflow store, checked the same way
+    ("submit-job-preset-relative-out", ["submit", "long-context/smollm2-niah", "--address", "http://127.0.0.1:9"], {},
+     {"MLFLOW_TRACKING_URI": "http://armillary-mlflow:5000"}, "out", "temporary working directory"),
+    ("submit-job-preset-without-tracking", ["submit", "self-consistency/random-mdp", "out=/mnt/armillary/results/mdp",
+                                            "--address", "http://127.0.0.1:9"], {}, {}, "MLFLOW_TRACKING_URI",
+     "temporary working directory"),
+    # thousands of unknown keys: every one refused, the message bounded (the table asserts ≤ 25 lines)
+    ("many-unknown-keys", ["validate", "spec.yaml"], {"spec.yaml": (PRESET + "".join(f"key{i}: 1\n" for i in range(20_000))).encode()},
+     {}, "key0", "more problem(s)"),
 ]
 
 CLI_WORKER = r'''

@@ -7,18 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import subprocess
-from pathlib import Path
-
 import pytest
 from conftest import REPO_ROOT
 
+from armillary.platform import presets
 from armillary.platform.spec import SpecError, load_spec
 from armillary.platform.submit import (
     FIND_RAY_PYTHON,
     PACKAGE_FOLDERS,
     WORKING_DIR_EXCLUDES,
     entrypoint,
+    job_results_location,
     job_runtime_env,
     results_location,
     stage_package,
@@ -137,3 +136,77 @@ def test_submit_refuses_before_contacting_the_cluster(monkeypatch):
     monkeypatch.setattr(submit_module, "_client", lambda address: pytest.fail("the cluster was contacted"))
     with pytest.raises(SpecError):
         submit_module.submit(load_spec("ppo/cartpole"), address="http://127.0.0.1:9")
+
+
+JOB_PRESETS = [name for name in presets.names() if presets.get(name).job]
+
+
+@pytest.mark.parametrize("name", JOB_PRESETS)
+def test_submitting_a_job_preset_refuses_outputs_in_the_jobs_temporary_folder(name, monkeypatch, capsys):
+    """A job preset's --out (relative in every preset) would land in the job's temporary working directory on the head:
+    refused, the field named, exit 2, before the cluster is contacted, even with a durable MLflow store."""
+    from armillary.platform import cli
+    from armillary.platform import submit as submit_module
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://armillary-mlflow:5000")
+    monkeypatch.delenv("ARMILLARY_RUNS_DIR", raising=False)
+    monkeypatch.setattr(submit_module, "_client", lambda address: pytest.fail("the cluster was contacted"))
+    assert cli.main(["submit", name, "--address", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "out:" in err and "temporary working directory" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", JOB_PRESETS)
+def test_submitting_a_job_preset_refuses_an_mlflow_store_deleted_with_the_job(name, monkeypatch, capsys):
+    from armillary.platform import cli
+    from armillary.platform import submit as submit_module
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("ARMILLARY_RUNS_DIR", raising=False)
+    monkeypatch.setattr(submit_module, "_client", lambda address: pytest.fail("the cluster was contacted"))
+    assert cli.main(["submit", name, "out=/mnt/armillary/results/x", "--address", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "MLFLOW_TRACKING_URI: not set" in err and "Traceback" not in err
+
+
+def test_submitting_a_job_preset_says_where_its_results_land_before_submitting(monkeypatch, capsys):
+    from armillary.platform import cli
+    from armillary.platform import submit as submit_module
+
+    class Contacted(Exception):
+        pass
+
+    def client(address):  # the first contact with the cluster: what was printed by then is what the user saw
+        raise Contacted(capsys.readouterr().out)
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("ARMILLARY_RUNS_DIR", "/mnt/armillary/runs")
+    monkeypatch.setattr(submit_module, "_client", client)
+    with pytest.raises(Contacted) as contacted:
+        cli.main(["submit", "self-consistency/random-mdp", "out=/mnt/armillary/results/random-mdp",
+                  "--address", "http://127.0.0.1:9"])
+    said = str(contacted.value)
+    assert "outputs (tables, plots, models): /mnt/armillary/results/random-mdp" in said
+    assert "MLflow: sqlite:////mnt/armillary/runs/mlflow.db in the shared runs folder" in said
+
+
+@pytest.mark.parametrize("argv, env, where", [
+    (["--out", "runs/x", "--out", "/shared/x", "--mlflow-uri", "http://mlflow:5000"], {}, "MLflow (metrics, params, artifacts, exported policy): http://mlflow:5000"),
+    (["--out", "/shared/x", "--no-mlflow"], {}, "MLflow: none"),
+    (["--out", "/shared/x"], {"MLFLOW_TRACKING_URI": "sqlite:////shared/mlflow.db"}, "a file on the head's disk"),
+])
+def test_job_results_location_reads_the_last_out_and_the_jobs_mlflow_store(argv, env, where):
+    lines = job_results_location(argv, env)
+    assert lines[0].startswith("outputs (tables, plots, models): /shared/x") and where in lines[-1]
+
+
+@pytest.mark.parametrize("argv, env, field", [
+    (["--out", "/shared/x", "--out", "runs/x"], {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}, "out: runs/x"),
+    (["--size", "tiny"], {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}, "out: the job default"),
+    (["--out", "/shared/x", "--mlflow-uri", "sqlite:///runs/mlflow.db"], {}, "mlflow_uri: sqlite:///runs/mlflow.db"),
+    (["--out", "/shared/x"], {"ARMILLARY_RUNS_DIR": "runs"}, "MLFLOW_TRACKING_URI: not set"),
+])
+def test_job_results_location_refuses_what_the_job_would_lose(argv, env, field):
+    with pytest.raises(SpecError) as caught:
+        job_results_location(argv, env)
+    assert caught.value.problems[0].startswith(field)

@@ -41,6 +41,9 @@ register(
     },
     "DISDAIN on Pong from pixels (64x64x4, flattened into MLPs): 64 skills of 32 agent steps, E=8. A cluster job.",
     cluster_scale=True,
+    # The same env, module and learner on 32x32 frames, 8 skills of 8 steps: the skill algorithms' smoke alone kept
+    # 64 x 32 steps of Pong per final picture (over 3 minutes here, from pixels at ~20-80 steps/s).
+    smoke={"env": {"config": {"dim": 32}}, "algorithm": {"config": {"num_skills": 8, "skill_length": 8}}},
 )
 
 # The headline comparison as one experiment (`armillary run disdain/reproduce`): DISDAIN and both baselines, every
