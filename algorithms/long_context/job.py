@@ -295,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     check_settings_file(out, identity)
     done = finished_cells(out)
     todo = [cell for cell in prompts if cell.key not in done]
-    print(f"{len(prompts)} cells ({len(done)} already done, {len(todo)} to run); model {settings['source']}, "
+    print(f"{len(prompts)} cells ({len(prompts) - len(todo)} already done, {len(todo)} to run); model {settings['source']}, "
           f"window {settings['window']}, chat template: {settings['chat_template']}"
           + (f", RoPE scaling {args.rope_scaling} (beyond the trained window)" if args.rope_scaling else ""), flush=True)
     timing = {}
