@@ -477,7 +477,11 @@ def test_gpu_group_scales_up_from_zero_for_a_gpu_experiment_and_back_to_zero_whe
         driver = subprocess.Popen([*ARMILLARY, "run", str(spec)], cwd=tmp_path, env=run_env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            (gpu_node,) = _wait_for(gpu_nodes, 300, "the autoscaler to add a GPU node")
+            try:
+                (gpu_node,) = _wait_for(gpu_nodes, 300, "the autoscaler to add a GPU node")
+            except AssertionError as err:  # say why: the driver's own output (refused? placed elsewhere?)
+                driver.kill()
+                raise AssertionError(f"{err}; the driver printed:\n{driver.communicate(timeout=30)[0][-3000:]}") from err
             scaled_up = time.monotonic()
             output, _ = driver.communicate(timeout=400)
         finally:

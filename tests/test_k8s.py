@@ -641,9 +641,12 @@ def _readme_pip_installs() -> list[list[str]]:
     readme = REPO / "README.md"
     if not readme.is_file():
         pytest.skip("README.md not written yet: nothing to compare the Dockerfile's install steps with")
-    blocks = re.findall(r"```(?:bash|sh|shell|console)?\n(.*?)```", readme.read_text(), re.S)
+    # Every fenced block, whatever its language (a skipped ```yaml fence would pair the rest up wrongly), then the shell ones.
+    blocks = re.findall(r"```(\w*)\n(.*?)```", readme.read_text(), re.S)
     installs = []
-    for block in blocks:
+    for language, block in blocks:
+        if language not in ("", "bash", "sh", "shell", "console"):
+            continue
         for line in re.sub(r"\\\n\s*", " ", block).splitlines():
             installs += _pip_installs(line.lstrip("$ ").strip())
     return installs
