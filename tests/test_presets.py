@@ -53,9 +53,11 @@ def test_preset_builds_and_trains_on_smoke_sizes(name, local_ray):
 
 
 # The long-context smokes load the real SmolLM2 (≈ 20 s each) and start Ray workers: slow, as is the Ray sweep test;
-# so are the asynchronous DQN smokes (a Ray of their own with actor processes, ~80 s each on a loaded 2-core machine).
+# so are the asynchronous DQN smokes (a Ray of their own with actor processes, ~80 s each on a loaded 2-core machine)
+# and the self-consistency evaluation smokes (~25 s of CPU each; the job runs end to end in
+# tests/test_self_consistency_latent.py).
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
-                                  if n.startswith("long-context/") or n.endswith("-scale") else n
+                                  if n.startswith("long-context/") or n.endswith(("-scale", "-evaluation")) else n
                                   for n in presets.names() if presets.get(n).job])
 def test_job_presets_run_their_job_on_smoke_sizes(name, tmp_path, monkeypatch):
     import importlib

@@ -263,7 +263,9 @@ def _trial_worker_pids(runs: Path) -> list[int]:
 
 def test_trial_worker_killed_restores_from_its_checkpoint_and_finishes(tmp_path):
     runs = tmp_path / "runs"
-    spec = _write_spec(tmp_path, seeds=[0], stop={"iterations": 8})
+    # 24 iterations: on a quiet machine 8 could all finish between the first checkpoint and the kill (then nothing
+    # is restored and the test proves nothing).
+    spec = _write_spec(tmp_path, seeds=[0], stop={"iterations": 24})
     driver = subprocess.Popen([*ARMILLARY, "run", str(spec), "--no-dashboard"], cwd=tmp_path, env=_env(runs),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -278,7 +280,7 @@ def test_trial_worker_killed_restores_from_its_checkpoint_and_finishes(tmp_path)
     assert driver.returncode == 0, output[-4000:]
     (run_dir,) = _run_dirs(runs)
     assert (run_dir / "COMPLETED").exists()
-    _assert_each_iteration_once(runs, run_dir, iterations=8, trials=1)
+    _assert_each_iteration_once(runs, run_dir, iterations=24, trials=1)
     (result_file,) = (run_dir / "tune").glob("*/result.json")
     rows = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
     # After the restart, RLlib counts iterations since the restore: proof the trial resumed from a
