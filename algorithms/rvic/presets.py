@@ -3,15 +3,20 @@
 from armillary.algorithms.skills.presets import OPEN_ROOM, OPEN_ROOM_ENV
 from armillary.core.presets import register
 
-register(
-    "rvic/open-room",
-    {
+def open_room_run(env_steps: int) -> dict:
+    """RVIC in the open room with random starts, 3 seeds: the experiment and its comparison share this."""
+    return {
         "algorithm": {"name": "rvic", "config": dict(OPEN_ROOM)},
         "env": OPEN_ROOM_ENV,
         "seeds": [0, 1, 2],
-        "stop": {"env_steps": 600_000},
+        "stop": {"env_steps": env_steps},
         "checkpoint": {"every_iterations": 50},
-    },
+    }
+
+
+register(
+    "rvic/open-room",
+    open_room_run(600_000),
     "RVIC in a 9x9 open room with random starts (N=8, T=5): skills that are displacements, not places.",
 )
 
@@ -38,11 +43,7 @@ register(
 register(
     "rvic/reproduce",
     {
-        "algorithm": {"name": "rvic", "config": dict(OPEN_ROOM)},
-        "env": OPEN_ROOM_ENV,
-        "seeds": [0, 1, 2],
-        "stop": {"env_steps": 200_000},
-        "checkpoint": {"every_iterations": 50},
+        **open_room_run(200_000),
         "arms": [
             {"name": "rvic", "overrides": {}},
             {"name": "vic", "overrides": {"algorithm": {"name": "vic", "config": dict(OPEN_ROOM)}}},
