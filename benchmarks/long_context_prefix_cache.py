@@ -1,12 +1,13 @@
 """Shared-prefix KV-cache reuse vs independent per-cell forwards, side by side on the same cells.
 
-    OMP_NUM_THREADS=1 python benchmarks/long_context_prefix_cache.py --lengths 1000,2000 --depths 10 \
+    OMP_NUM_THREADS=1 python benchmarks/long_context_prefix_cache.py --lengths 1000,2000 --depths 10 --draws 3 \
         --out results/long_context/prefix_cache
 
-Builds the single-needle cells of the given lengths × depths (noise haystack, one draw) exactly as the sweep
-does, then answers every cell twice in this one process: (a) `cached`: per length, the shared prefix is run once
-and each cell continues from a cropped copy of its KV cache; (b) `independent`: every cell's whole prompt from
-scratch. The rounds alternate which mode goes first. It checks that both give identical answers, and reports
+Builds the cells of the `long-context/smollm2-niah` sweep for the given lengths (single needle at `depths` depths ×
+`draws` draws, plus the needle-absent control; noise haystack) and plans them with the job's own `group_plan`,
+then answers every cell twice in this one process: (a) `cached`: per (haystack, length) group, the shared prefix
+is run once and each cell continues from a cropped copy of its KV cache, as a sweep worker does; (b)
+`independent`: every cell's whole prompt from scratch (`--no-prefix-cache`). The rounds alternate which mode goes first. It checks that both give identical answers, and reports
 the sweep time of each, the speed-up, and prompt tokens per second of each mode against a plain forward of the
 model over one prompt of the same length (the same chunked prefill, no cache to reuse). The load average
 (`uptime`) is recorded before and after: the machine is shared.
@@ -26,24 +27,27 @@ import torch
 
 from armillary.core.model_source import resolve_model
 from armillary.algorithms.long_context import engine
-from armillary.algorithms.long_context.job import load_haystacks
-from armillary.algorithms.long_context.tasks import Cell, Task, build_prompt
+from armillary.algorithms.long_context.job import group_plan, load_haystacks
+from armillary.algorithms.long_context.tasks import Task, build_prompt, cell_grid
+
+MAX_NEW_TOKENS = 26  # the job's cap for one asked needle (16 + 10)
 
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def run_mode(answerer: engine.Answerer, groups: dict[int, list], head: int, haystack, cached: bool) -> tuple[float, dict]:
-    """Seconds for the whole sweep in one mode, and each cell's answer tokens."""
-    answers = {}
+def run_mode(answerer: engine.Answerer, prompts: dict, head: int, haystacks: dict, cached: bool) -> tuple[float, dict]:
+    """Seconds for the whole sweep in one mode (the job's plan for one worker), and each cell's answer tokens."""
+    (plan,) = group_plan(list(prompts), prompts, head, haystacks, workers=1, use_prefix=cached)
+    answers, current = {}, None
     started = time.perf_counter()
-    for length, prompts in groups.items():
-        if cached:
-            needed = max(p.shared_prefix for _, p in prompts)
-            answerer.set_prefix(tuple(prompts[0][1].ids[:head]) + haystack.ids[: needed - head])
-        for cell, prompt in prompts:
-            answers[cell.key] = answerer.answer(prompt.ids, prompt.shared_prefix, 16, use_prefix=cached)
+    for cell, key, prefix in plan:
+        if key is not None and key != current:
+            answerer.set_prefix(prefix)
+            current = key
+        prompt = prompts[cell]
+        answers[cell.key] = answerer.answer(prompt.ids, prompt.shared_prefix, MAX_NEW_TOKENS, use_prefix=cached)
     return time.perf_counter() - started, answers
 
 
@@ -59,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--lengths", default="1000,2000")
     parser.add_argument("--depths", type=int, default=10)
+    parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1, help="rounds of (cached, independent), alternating order")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=2048)
@@ -72,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     frame = engine.prompt_frame(tokenizer)
     haystacks, _ = load_haystacks(["noise"], tokenizer, max(lengths))
     haystack = haystacks["noise"]
-    groups = {length: [(cell, build_prompt(cell, haystack, frame, 0, 1)) for cell in
-                       (Cell(Task.SINGLE, "noise", length, d, args.depths, 0) for d in range(args.depths))]
-              for length in lengths}
+    cells = cell_grid([Task.SINGLE, Task.ABSENT], ["noise"], lengths, args.depths, args.draws)
+    prompts = {cell: build_prompt(cell, haystack, frame, 0, 1) for cell in cells}
+    first_prompt = {length: next(p for c, p in prompts.items() if c.length == length) for length in lengths}
     answerer = engine.Answerer(model, tokenizer, chunk=args.chunk)
 
     rounds = []
@@ -82,21 +87,21 @@ def main(argv: list[str] | None = None) -> int:
         order = [True, False] if index % 2 == 0 else [False, True]
         results = {}
         for cached in order:
-            results["cached" if cached else "independent"] = run_mode(answerer, groups, len(frame.head), haystack, cached)
-        plain = {length: plain_forward_seconds(answerer, groups[length][0][1].ids) for length in lengths}
+            results["cached" if cached else "independent"] = run_mode(answerer, prompts, len(frame.head), haystacks,
+                                                                      cached)
+        plain = {length: plain_forward_seconds(answerer, first_prompt[length].ids) for length in lengths}
         rounds.append({"cached_s": results["cached"][0], "independent_s": results["independent"][0],
                        "identical_answers": results["cached"][1] == results["independent"][1],
                        "plain_forward_s": plain, "order": ["cached" if c else "independent" for c in order]})
         print(json.dumps(rounds[-1]), flush=True)
-    cells = sum(len(v) for v in groups.values())
-    prompt_tokens = sum(len(p.ids) for v in groups.values() for _, p in v)
+    prompt_tokens = sum(len(p.ids) for p in prompts.values())
     cached_s = statistics.median(r["cached_s"] for r in rounds)
     independent_s = statistics.median(r["independent_s"] for r in rounds)
     plain = {length: statistics.median(r["plain_forward_s"][length] for r in rounds) for length in lengths}
     report = {
         "command": "OMP_NUM_THREADS=1 python benchmarks/long_context_prefix_cache.py " + " ".join(argv or sys.argv[1:]),
         "model": resolve_model(args.model).describe(), "threads": args.threads, "lengths": lengths,
-        "depths": args.depths, "cells": cells, "prompt_tokens": prompt_tokens, "rounds": rounds,
+        "depths": args.depths, "draws": args.draws, "cells": len(cells), "prompt_tokens": prompt_tokens, "rounds": rounds,
         "cached_s": round(cached_s, 2), "independent_s": round(independent_s, 2),
         "speedup": round(independent_s / cached_s, 3),
         "identical_answers": all(r["identical_answers"] for r in rounds),

@@ -112,3 +112,50 @@ def test_device_selection_falls_back_to_cpu():
     if not torch.cuda.is_available():
         assert device.type in ("cpu", "mps")
     assert engine.pick_device("cpu").type == "cpu"
+
+
+def test_greedy_answers_match_transformers_generate(tokenizer):
+    """The engine's own decoding loop over its reserved-capacity cache gives transformers' greedy generation."""
+    model = tiny_llama(len(tokenizer))
+    answerer = engine.Answerer(model, tokenizer, chunk=64)
+    ids = tuple(tokenizer(noise_haystack_text(2000), add_special_tokens=False).input_ids[:150])
+    answerer.stop = set()  # the random tiny model should not stop early: compare all 20 tokens
+    ours = answerer.answer(ids, 0, 20, use_prefix=False)
+    with torch.inference_mode():
+        theirs = model.generate(torch.tensor([ids]), max_new_tokens=20, do_sample=False, eos_token_id=None,
+                                pad_token_id=0)[0, len(ids):].tolist()
+    assert ours == theirs and len(ours) == 20
+
+
+
+@pytest.mark.parametrize("cached, block", [(37, 11), (5, 64), (200, 2)])
+def test_the_split_prefix_attention_equals_masked_attention(cached, block):
+    """The block's attention over (cache, block) split in two and merged by log-sum-exp equals sdpa with the
+    explicit lower-right causal mask, grouped-query heads included."""
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    query = torch.randn(1, 6, block, 16)
+    key, value = torch.randn(1, 2, cached + block, 16), torch.randn(1, 2, cached + block, 16)
+    mask = engine._prefix_mask(batch_size=1, q_length=block, kv_length=cached + block,
+                               mask_function=engine.causal_mask_function, attention_mask=None)
+    out, _ = engine._prefix_attention(SimpleNamespace(num_key_value_groups=3), query, key, value, mask, scaling=0.25)
+    dense = torch.ones(block, cached + block, dtype=torch.bool).tril(cached)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(3, 1), value.repeat_interleave(3, 1), attn_mask=dense, scale=0.25)
+    assert out.shape == (1, block, 6, 16)
+    assert torch.allclose(out, expected.transpose(1, 2), atol=1e-5)
+    # a first block (no cache) and a decoding step keep sdpa's own path
+    assert engine._prefix_mask(batch_size=1, q_length=4, kv_length=4, mask_function=engine.causal_mask_function,
+                               attention_mask=None, allow_is_causal_skip=True) is None
+
+
+def test_chunked_prefill_with_the_split_attention_matches_sdpa_logits(tokenizer):
+    model = tiny_llama(len(tokenizer))
+    ids = tokenizer(noise_haystack_text(2000), add_special_tokens=False).input_ids[:300]
+    with torch.inference_mode():
+        full = model(input_ids=torch.tensor([ids])).logits[0]  # sdpa, one causal block
+        answerer = engine.Answerer(model, tokenizer, chunk=70)  # 5 blocks, 4 of them continuing a cache
+        assert model.config._attn_implementation == engine.PREFIX_ATTENTION
+        _, last = answerer._extend(ids, None)
+    assert torch.allclose(last, full[-1], atol=1e-4)

@@ -26,9 +26,9 @@ register_job(
     "long-context/smollm2-multi-needle",
     JOB,
     ["--model", "smollm2", "--tasks", "multi-needle,multi-key,multi-value", "--haystacks", "noise",
-     "--lengths", "1000,2000,4000,8000", "--depths", "5", "--draws", "3", "--needles", "4",
+     "--lengths", "1000,2000,4000,8000", "--depths", "3", "--draws", "3", "--needles", "4",
      "--out", f"{OUT}/smollm2-multi-needle"],
     "SmolLM2-135M-Instruct with 4 needles: Gemini's multi-needle (recall = fraction retrieved) and RULER's "
-    "multi-key and multi-value, noise haystack, 1k–8k tokens × 5 depths × 3 draws.",
+    "multi-key and multi-value, noise haystack, 1k–8k tokens × 3 depths of the first needle × 3 draws.",
     smoke_args=[*SMOKE, "--tasks", "multi-needle,multi-key,multi-value", "--out", "runs/long_context/smoke-multi-needle"],
 )
