@@ -159,18 +159,38 @@ def arm_resources(spec: ExperimentSpec):
     return (lambda config: by_arm[config["arm"]]), list(by_arm.values())
 
 
+def cluster_autoscales() -> bool:
+    """Whether Ray's v2 autoscaler (what KubeRay runs for `autoscalerOptions.version: v2`, as k8s/ asks) manages the
+    connected cluster: it reports its state to the GCS. Ray's v1 autoscaler is not detected: its status looks like
+    the read-only monitor that every local Ray runs, so a v1 cluster is judged by its present size."""
+    import ray
+    from ray._raylet import GcsClient
+    from ray.core.generated.autoscaler_pb2 import GetClusterStatusReply
+
+    reply = GetClusterStatusReply()
+    reply.ParseFromString(GcsClient(ray.get_runtime_context().gcs_address).get_cluster_status(timeout_s=30))
+    return reply.HasField("autoscaling_state") and reply.autoscaling_state.autoscaler_state_version > 0
+
+
 def check_cluster_fits(spec: ExperimentSpec, resources) -> None:
     """Refuse a trial the connected Ray cluster can never place: Tune would keep it PENDING for ever with a warning.
 
-    A cluster with an autoscaler counts what it may grow to (its node groups' maxima)."""
+    A cluster with an autoscaler counts what it may grow to (its node groups' maxima) where Ray publishes them; where
+    it does not (Ray's open-source autoscalers, whose groups may start at 0 nodes), the autoscaler decides: nothing
+    is refused here, and the run says so."""
     import ray
 
     try:
         from ray._private.state import state as ray_state
 
         can_grow_to = ray_state.get_max_resources_from_cluster_config() or {}
-    except Exception:  # a private API: without it, the cluster's present size is what counts
-        can_grow_to = {}
+        autoscales = cluster_autoscales()
+    except Exception:  # private APIs: without them, the cluster's present size is what counts
+        can_grow_to, autoscales = {}, False
+    if autoscales and not can_grow_to:
+        print("note: the Ray cluster has an autoscaler whose maximum size Ray does not publish: the trials' "
+              "resources are left to it (a request no node group can hold waits for the autoscaler)")
+        return
     total = ray.cluster_resources()
     largest_node = {key: max((node["Resources"].get(key, 0.0) for node in ray.nodes() if node.get("Alive")), default=0.0)
                     for key in ("CPU", "GPU")}

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_reliability import ARMILLARY, _env, _free_port, _pids_of, _run_dirs, _stop_ray_head, _wait_for
+from test_reliability import ARMILLARY, RAY_CLI, _env, _free_port, _pids_of, _run_dirs, _stop_ray_head, _wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -419,7 +419,7 @@ def autoscaling_head(tmp_path, config: dict, port: int, env: dict):
     head_resources = config["available_node_types"][config["head_node_type"]]["resources"]
     log = (tmp_path / "head.log").open("w")
     head = subprocess.Popen(
-        ["ray", "start", "--head", "--block", f"--port={port}", f"--num-cpus={int(head_resources.get('CPU', 0))}",
+        [RAY_CLI, "start", "--head", "--block", f"--port={port}", f"--num-cpus={int(head_resources.get('CPU', 0))}",
          f"--autoscaling-config={config_file}", "--include-dashboard=false", "--object-store-memory=157286400",
          f"--temp-dir={tempfile.mkdtemp(prefix='ray-', dir='/tmp')}",
          f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",

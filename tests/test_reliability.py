@@ -23,6 +23,8 @@ import yaml
 pytestmark = pytest.mark.ray
 
 ARMILLARY = [sys.executable, "-m", "armillary.platform.cli"]
+# The `ray` CLI of this interpreter's environment (the tests may run with its python, without the venv on PATH).
+RAY_CLI = str(Path(sys.executable).parent / "ray")
 
 # A small two-trial experiment: 1 CPU per trial (no separate env runner), checkpoints every 2 iterations.
 SMALL = {
@@ -324,7 +326,7 @@ def test_submit_to_a_real_ray_head_and_read_results_from_mlflow(tmp_path):
     ray_temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     head_log = (tmp_path / "head.log").open("w")
     head = subprocess.Popen(
-        ["ray", "start", "--head", f"--port={gcs_port}", f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
+        [RAY_CLI, "start", "--head", f"--port={gcs_port}", f"--dashboard-port={dashboard_port}", "--dashboard-host=127.0.0.1",
          "--num-cpus=2", "--block", f"--temp-dir={ray_temp}",
          # Every agent on its own free port: other Ray instances on this machine may hold the defaults.
          f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
