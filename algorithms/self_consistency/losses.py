@@ -169,31 +169,38 @@ class Segments:
     value_targets: torch.Tensor
 
 
-def grounded_losses(model, segments: Segments) -> dict[str, torch.Tensor]:
+def grounded_losses(model, segments: Segments, *, z0: torch.Tensor | None = None, include_policy: bool = True,
+                    first_value_step: int = 0) -> dict[str, torch.Tensor]:
     """Value-equivalent grounding along the real actions, z_0 = h(s_t), z_{k+1} = g(z_k, a_{t+k}), means over B:
 
-        value         ½ Σ_{k≤K} (v̂(z_k) − G^(n)_{t+k})²                 G: n-step return, bootstrap stopped
+        value         ½ Σ_{k≤K} (v̂(z_k) − G_{t+k})²                      G: the given targets (n-step return, …)
         reward        ½ Σ_{k<K} (r̂(z_k, a_{t+k}) − r_{t+k})²
         continuation  Σ_{k<K} BCE(ĉ(z_k, a_{t+k}), 1 − terminated_{t+k})
         policy        Σ_{k<K} CE(π̂(·|z_k), a_{t+k})                       (behaviour cloning of the data's policy)
 
     each term masked where s_{t+k} is not a real state of the episode. Every parameter it reaches moves.
+    z0: h(s_t) when the caller has it already. The control agent leaves out the policy term (its policy head is PPO's
+    actor) and the value at k = 0 (first_value_step=1: PPO's critic loss already grounds v̂(h(s_t))); the dict then
+    has no "policy" key.
     """
     functional = torch.nn.functional
     batch, depth = segments.actions.shape
-    z = model.encode(segments.observations[:, 0])
-    terms = {name: z.new_zeros(()) for name in ("value", "reward", "continuation", "policy")}
+    z = model.encode(segments.observations[:, 0]) if z0 is None else z0
+    names = ("value", "reward", "continuation") + (("policy",) if include_policy else ())
+    terms = {name: z.new_zeros(()) for name in names}
     for k in range(depth + 1):
         mask = segments.valid[:, k]
-        terms["value"] = terms["value"] + 0.5 * (mask * (model.predict_value(z) - segments.value_targets[:, k]) ** 2).sum()
+        if k >= first_value_step:
+            terms["value"] = terms["value"] + 0.5 * (mask * (model.predict_value(z) - segments.value_targets[:, k]) ** 2).sum()
         if k == depth:
             break
         action = segments.actions[:, k]
         terms["reward"] = terms["reward"] + 0.5 * (mask * (model.predict_reward(z, action) - segments.rewards[:, k]) ** 2).sum()
         terms["continuation"] = terms["continuation"] + (mask * functional.binary_cross_entropy_with_logits(
             model.continuation_logit(z, action), segments.continues[:, k], reduction="none")).sum()
-        terms["policy"] = terms["policy"] + (mask * functional.cross_entropy(
-            model.policy_logits(z), action.long(), reduction="none")).sum()
+        if include_policy:
+            terms["policy"] = terms["policy"] + (mask * functional.cross_entropy(
+                model.policy_logits(z), action.long(), reduction="none")).sum()
         z = model.step(z, action)
     return {name: term / batch for name, term in terms.items()}
 
