@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
@@ -28,22 +31,13 @@ def main() -> None:
 
     from armillary.platform.rllib_config import build_algorithm_config
     from armillary.platform.spec import arm_specs, load_spec
+    from interleaved import interleaved_rates
 
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     specs = arm_specs(load_spec("self-consistency/cartpole-comparison", ["resources.num_env_runners=0"]))
     algos = {name: build_algorithm_config(specs[name], seed=0).build_algo() for name in args.arms}
-    rates: dict[str, list[float]] = {name: [] for name in algos}
-    for algo in algos.values():
-        algo.train()  # warm-up
-    for round_ in range(args.rounds):
-        for name, algo in algos.items():
-            before = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
-            started = time.perf_counter()
-            for _ in range(args.iterations):
-                after = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
-            rates[name].append((after - before) / (time.perf_counter() - started))
-            print(f"round {round_}: {name} {rates[name][-1]:.0f} env steps/s", flush=True)
+    rates = interleaved_rates(algos, args.rounds, args.iterations)
     mean = {name: sum(values) / args.rounds for name, values in rates.items()}
     print("mean: " + ", ".join(f"{name} {rate:.0f}" for name, rate in mean.items()) + " env steps/s")
     if "ppo" in rates:
