@@ -63,7 +63,16 @@ def test_bad_hyperparameters_are_rejected_naming_the_field():
         SelfConsistentPPOHyperparameters(rollout_depth=0)
     with pytest.raises(ValueError, match="method"):
         SelfConsistentPPOHyperparameters(method="sc-sideways")
+    with pytest.raises(ValueError, match="use_kl_loss"):
+        SelfConsistentPPOHyperparameters(use_kl_loss=True)
     assert SelfConsistentPPOHyperparameters(method="td").method is Method.TD
+
+
+def test_a_spec_with_several_learners_is_refused_before_anything_starts():
+    from armillary.platform.spec import SpecError, load_spec
+
+    with pytest.raises(SpecError, match="resources.num_learners: self-consistency-ppo trains on one learner"):
+        load_spec("self-consistency/cartpole", ["resources.num_learners=2"])
 
 
 ray = pytest.importorskip("ray")

@@ -128,7 +128,8 @@ class LatentEvaluationConfig(Hyperparameters):
 
 class SelfConsistentPPOHyperparameters(PPOHyperparameters):
     """The control agent (`self-consistency-ppo`): PPO whose actor and critic sit on the latent state of the latent
-    model, trained with the model's grounded losses and the method's self-consistency loss (README, "Control").
+    model, trained with the model's grounded losses and the method's self-consistency loss (README, "Function
+    approximation: the control agent").
 
     Method.TD here means "none": the same agent, model and grounded model losses, without the imagined-rollout term.
     The networks are the latent model's MLPs (`latent_dim`, `hidden`): a changed PPO `hidden_sizes` or `activation`
@@ -155,4 +156,14 @@ class SelfConsistentPPOHyperparameters(PPOHyperparameters):
             if getattr(self, name) != default:
                 raise ValueError(f"{name}: not used by self-consistency-ppo, whose actor, critic and model are the latent "
                                  f"model's MLPs; leave it at {default!r} and set `hidden` (width) and `latent_dim`")
+        if self.use_kl_loss:
+            raise ValueError("use_kl_loss: self-consistency-ppo trains on the lean learner, which has no KL penalty; "
+                             "set it to false")
         return self
+
+    def layout_problems(self, num_learners: int, num_env_runners: int) -> list[str]:
+        problems = super().layout_problems(num_learners, num_env_runners)
+        if num_learners > 1:
+            problems.append(f"resources.num_learners: self-consistency-ppo trains on one learner (its model terms need "
+                            f"the lean learner's array path), got {num_learners}; use 0 or 1")
+        return problems

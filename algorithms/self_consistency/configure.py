@@ -1,6 +1,7 @@
 """The control agent's hyperparameters → RLlib config: PPO's semantics (ppo/configure.py), then the one RLModule
 holding the latent model (actor, critic and model on h(s)) and the typed hyperparameters the learner reads
-(learner_config_dict["self_consistency"]). No Ray import at module level."""
+(learner_config_dict["self_consistency"]). No Ray import at module level. One learner and no KL penalty are checked
+when the spec is validated (config.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,6 @@ def apply(config, hp: SelfConsistentPPOHyperparameters, env_entry, num_learners:
     from armillary.algorithms.self_consistency.learner import CONFIG_KEY
     from armillary.algorithms.self_consistency.module import SelfConsistentModule
 
-    if num_learners > 1:
-        raise ValueError(f"self-consistency-ppo trains on one learner (its model needs the lean learner's array path); "
-                         f"got num_learners={num_learners} (use a profile with ≤ 1)")
-    if hp.use_kl_loss:
-        raise ValueError("algorithm.config.use_kl_loss: self-consistency-ppo runs the lean learner, which has no KL "
-                         "penalty; set it to false")
     apply_ppo(config, hp, env_entry, num_learners)
     config.learners(learner_config_dict={CONFIG_KEY: hp})
     config.rl_module(rl_module_spec=RLModuleSpec(module_class=SelfConsistentModule,
