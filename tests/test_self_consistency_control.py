@@ -78,6 +78,27 @@ def test_a_spec_with_several_learners_is_refused_before_anything_starts():
 ray = pytest.importorskip("ray")
 
 
+def test_the_module_refuses_what_the_model_cannot_take():
+    import gymnasium as gym
+
+    from armillary.algorithms.self_consistency.module import SelfConsistentModule
+
+    sizes = {"latent_dim": 8, "hidden": 8}
+    with pytest.raises(ValueError, match="discrete action space"):
+        SelfConsistentModule(observation_space=gym.spaces.Box(-1, 1, (4,)), action_space=gym.spaces.Box(-1, 1, (1,)),
+                             model_config=sizes)
+    with pytest.raises(ValueError, match="flat"):
+        SelfConsistentModule(observation_space=gym.spaces.Box(0, 1, (8, 8, 3)), action_space=gym.spaces.Discrete(2),
+                             model_config=sizes)
+    module = SelfConsistentModule(observation_space=gym.spaces.Box(-1, 1, (4,)), action_space=gym.spaces.Discrete(3),
+                                  model_config=sizes)
+    obs = torch.randn(5, 4)
+    out = module.forward_train({"obs": obs})
+    assert out["action_dist_inputs"].shape == (5, 3)
+    # PPO's critic is the latent model's value head on the encoded state.
+    torch.testing.assert_close(module.compute_values({"obs": obs}), module.model.predict_value(module.model.encode(obs)))
+
+
 @pytest.fixture(scope="module")
 def algo(local_ray):
     from armillary.platform.rllib_config import build_algorithm_config
