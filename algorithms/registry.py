@@ -20,6 +20,7 @@ _CATALOG: Catalog[AlgorithmEntry] = Catalog(
         "armillary.algorithms.domino.entry",
         "armillary.algorithms.score.entry",
         "armillary.algorithms.clip_reward.entry",
+        "armillary.algorithms.self_consistency.entry",
     ),
 )
 

@@ -16,7 +16,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,6 +32,7 @@ def main() -> None:
     from armillary.platform.rllib_config import build_algorithm_config
     from armillary.platform.spec import load_spec
     from domino_grid import ppo_spec_file
+    from interleaved import interleaved_rates
 
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
@@ -44,17 +44,7 @@ def main() -> None:
                "ppo-rllib": build_algorithm_config(ppo, seed=0)}
     configs["ppo-rllib"].env_runners(env_runner_cls=SingleAgentEnvRunner).training(learner_class=PPOTorchLearner)
     algos = {name: config.build_algo() for name, config in configs.items()}
-    rates: dict[str, list[float]] = {name: [] for name in algos}
-    for algo in algos.values():
-        algo.train()  # warm-up
-    for round_ in range(args.rounds):
-        for name, algo in algos.items():
-            before = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
-            started = time.perf_counter()
-            for _ in range(args.iterations):
-                after = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
-            rates[name].append((after - before) / (time.perf_counter() - started))
-            print(f"round {round_}: {name} {rates[name][-1]:.0f} env steps/s", flush=True)
+    rates = interleaved_rates(algos, args.rounds, args.iterations)
     mean = {name: sum(values) / args.rounds for name, values in rates.items()}
     print("mean: " + ", ".join(f"{name} {rate:.0f}" for name, rate in mean.items()) + " env steps/s")
     for baseline in ("ppo", "ppo-rllib"):

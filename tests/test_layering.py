@@ -34,7 +34,7 @@ ALGORITHM_IMPORTS = {
     "domino": {"registry", "ppo"},
     "clip_reward": {"registry", "ppo"},
     "score": {"registry"},
-    "self_consistency": set(),
+    "self_consistency": {"registry", "ppo"},
     "long_context": set(),
 }
 

@@ -301,7 +301,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             for start in starts:
                 minibatch = {key: value[start:start + minibatch_size] for key, value in epoch_columns.items()}
                 with_stats = (epoch, start) == last
-                loss, stats = minibatch_loss(module, minibatch, with_stats=with_stats, **loss_args)
+                loss, stats = self._minibatch_loss(module, minibatch, with_stats=with_stats, **loss_args)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 global_norm = self._clip_and_sanitise(params, config.grad_clip)
@@ -314,6 +314,11 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             self.metrics.log_value((module_id, f"gradients_{optimizer_name}_global_norm"),
                                    global_norm, window=1)
         self._log_steps_trained(module_id, per_epoch * minibatch_size, num_epochs, per_epoch)
+
+    def _minibatch_loss(self, module, minibatch: dict[str, torch.Tensor], **loss_args) -> tuple[torch.Tensor, dict]:
+        """One minibatch's loss and figures in the lean loop: PPO's (minibatch_loss). A method that adds terms of its
+        own on the same minibatch overrides this (e.g. algorithms/self_consistency/learner.py)."""
+        return minibatch_loss(module, minibatch, **loss_args)
 
     _shuffle: torch.Generator | None = None
 

@@ -1,4 +1,5 @@
-"""Hyperparameters of the tabular self-consistency study (typed; invalid values rejected at construction)."""
+"""Hyperparameters of the self-consistency studies and of the control agent (typed; invalid values rejected at
+construction)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import enum
 
 from pydantic import Field, field_validator, model_validator
 
+from armillary.algorithms.ppo.config import PPOHyperparameters
 from armillary.core.hyperparameters import Hyperparameters
 
 
@@ -122,3 +124,46 @@ class LatentEvaluationConfig(Hyperparameters):
         if not methods or len(set(methods)) != len(methods):
             raise ValueError(f"methods must be a non-empty list without repeats, got {methods}")
         return methods
+
+
+class SelfConsistentPPOHyperparameters(PPOHyperparameters):
+    """The control agent (`self-consistency-ppo`): PPO whose actor and critic sit on the latent state of the latent
+    model, trained with the model's grounded losses and the method's self-consistency loss (README, "Function
+    approximation: the control agent").
+
+    Method.TD here means "none": the same agent, model and grounded model losses, without the imagined-rollout term.
+    The networks are the latent model's MLPs (`latent_dim`, `hidden`): a changed PPO `hidden_sizes` or `activation`
+    is refused rather than ignored."""
+
+    method: Method = Field(Method.SC_DIRECT, description="the consistency variant on imagined rollouts (td = none)")
+    rollout_depth: int = Field(3, ge=1, description="K: imagined steps under the current policy, and real steps the "
+                                                    "model is unrolled along for its grounded losses")
+    sc_weight: float = Field(1.0, gt=0.0, description="weight of the Dyna / self-consistency loss (not used by td)")
+    model_loss_coeff: float = Field(1.0, ge=0.0, description="weight of the grounded model losses (reward, "
+                                                             "continuation, values of the unrolled latent states)")
+    latent_dim: int = Field(64, ge=1, description="size of z = h(s)")
+    hidden: int = Field(64, ge=1, description="width of every MLP of the latent model (2 hidden layers, ELU)")
+    # CartPole-sized PPO defaults (those of the ppo/cartpole preset).
+    train_batch_size: int = Field(2000, gt=0, description="Env steps per training iteration, over all learners.")
+    minibatch_size: int = Field(250, gt=0, description="SGD minibatch size (per learner).")
+    num_epochs: int = Field(6, gt=0, description="Passes over each train batch.")
+
+    @model_validator(mode="after")
+    def _networks_are_the_latent_models(self) -> "SelfConsistentPPOHyperparameters":
+        # A resolved spec holds every field, so a changed value (not a set one) is what would be silently ignored.
+        for name in ("hidden_sizes", "activation"):
+            default = PPOHyperparameters.model_fields[name].get_default(call_default_factory=True)
+            if getattr(self, name) != default:
+                raise ValueError(f"{name}: not used by self-consistency-ppo, whose actor, critic and model are the latent "
+                                 f"model's MLPs; leave it at {default!r} and set `hidden` (width) and `latent_dim`")
+        if self.use_kl_loss:
+            raise ValueError("use_kl_loss: self-consistency-ppo trains on the lean learner, which has no KL penalty; "
+                             "set it to false")
+        return self
+
+    def layout_problems(self, num_learners: int, num_env_runners: int) -> list[str]:
+        problems = super().layout_problems(num_learners, num_env_runners)
+        if num_learners > 1:
+            problems.append(f"resources.num_learners: self-consistency-ppo trains on one learner (its model terms need "
+                            f"the lean learner's array path), got {num_learners}; use 0 or 1")
+        return problems
