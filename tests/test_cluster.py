@@ -249,7 +249,8 @@ def test_node_hosting_the_reward_deployment_lost_serve_replaces_the_replica_and_
     """The CLIP reward application (the built-in quick model, no fit) with one 1-CPU replica, on a head with no CPUs
     (Serve's controller stays there) and two 1-CPU workers: the replica runs on one worker. That worker's raylet is
     killed with the replica's process; Serve's controller starts a new replica on the other worker, and the client that env runners use
-    (RewardClient) sends its failed requests again until they are answered: the same rewards as before the loss."""
+    (RewardClient) gets its answers, sending failed requests again until they are answered (or Serve's router retries
+    them itself): the same rewards as before the loss."""
     import numpy as np
     import ray
     from ray import serve
@@ -289,7 +290,9 @@ def test_node_hosting_the_reward_deployment_lost_serve_replaces_the_replica_and_
             resumed = time.monotonic()
             print(f"reward node loss: calls answered again {resumed - lost:.1f} s after the node was lost "
                   f"({after.retries} requests sent again); total {resumed - started:.1f} s")
-            assert after.retries > 0, "no request failed: the replica's node was not lost"
+            # Whether this client had to send requests again depends on timing: Serve's router itself retries a
+            # request whose replica became unavailable (its "temporarily unavailable" warnings). That the node was
+            # lost is checked below: a new replica, on the other worker.
             assert np.array_equal(reward_after, reward) and np.allclose(probability_after, probability, atol=1e-6)
             (replacement,) = _wait_for(lambda: _alive_replicas(cluster) or None, 120, "the replacement replica")
             assert replacement.node_id == spare.node_id and replacement.actor_id != replica.actor_id
@@ -311,8 +314,10 @@ def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when
 
     runs = tmp_path / "runs"
     spec = tmp_path / "driver-loss.yaml"
-    spec.write_text(yaml.safe_dump({**RELIABILITY, "resources": {**RELIABILITY["resources"], "profile": "cluster-cpu",
-                                                                 "num_learners": 0}}))
+    # 24 iterations: both trials are still running when both have a checkpoint in Tune's saved state (with 8, on a
+    # loaded machine one trial had finished by then, and a finished trial rightly does not run again).
+    spec.write_text(yaml.safe_dump({**RELIABILITY, "stop": {"iterations": 24},
+                                    "resources": {**RELIABILITY["resources"], "profile": "cluster-cpu", "num_learners": 0}}))
     # The worker gets its own Ray temp folder, as a separate machine has: nodes sharing one would share the folder
     # where each node unpacks the job's working_dir, and the worker unpacking it for the trials removed the copy the
     # job's driver was running in.
@@ -325,12 +330,18 @@ def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when
         first = subprocess.Popen(submit, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True)
         try:
-            def checkpoints_in_saved_state() -> int:
+            def trials_with_a_saved_checkpoint() -> int:
                 states = sorted(runs.glob("test__reliability/*/tune/experiment_state-*.json"))
-                return states[-1].read_text().count("checkpoint_0") if states else 0
+                if not states:
+                    return 0
+                try:
+                    trials = json.loads(states[-1].read_text())["trial_data"]
+                except (ValueError, KeyError):  # being rewritten
+                    return 0
+                return sum("checkpoint_0" in json.dumps(trial) for trial in trials)
 
-            _wait_for(lambda: checkpoints_in_saved_state() >= 2, 400,
-                      "both trials' checkpoints in the experiment state")
+            _wait_for(lambda: trials_with_a_saved_checkpoint() >= 2, 400,
+                      "each trial's checkpoint in the experiment state")
             pids = _job_driver_pids(runs)  # the entrypoint's shell and its python
             assert pids, "the job's driver process was not found"
             for pid in pids:
@@ -350,7 +361,7 @@ def test_submitted_job_whose_driver_dies_resumes_from_the_shared_run_folder_when
 
     shutil.rmtree(worker_temp, ignore_errors=True)
     assert _run_dirs(runs) == [run_dir] and (run_dir / "COMPLETED").exists()
-    _assert_each_iteration_once(runs, run_dir, iterations=8, trials=2)
+    _assert_each_iteration_once(runs, run_dir, iterations=24, trials=2)
     for result_file in (run_dir / "tune").glob("*/result.json"):
         rows = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
         assert any(r["iterations_since_restore"] < r["training_iteration"] for r in rows), \

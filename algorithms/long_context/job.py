@@ -158,7 +158,8 @@ def prepare(args: argparse.Namespace):
     haystacks, fingerprints = load_haystacks(settings["haystacks"], tokenizer, settings["lengths"][-1])
     cells = cell_grid(settings["tasks"], settings["haystacks"], settings["lengths"], args.depths, args.draws)
     prompts = {cell: build_prompt(cell, haystacks[cell.haystack], frame, args.seed, args.needles) for cell in cells}
-    settings.update(source=source.describe(), model_fingerprint=source.fingerprint(), window=window, fingerprints=fingerprints, head_tokens=len(frame.head),
+    settings.update(source=source.describe(), model_name=source.gguf_file or Path(source.path).name,
+                    model_fingerprint=source.fingerprint(), window=window, fingerprints=fingerprints, head_tokens=len(frame.head),
                     chat_template=bool(getattr(tokenizer, "chat_template", None)))
     return settings, prompts, haystacks, frame
 

@@ -47,7 +47,7 @@ def write_report(rows: list[dict], out: Path, settings: dict, args: dict, timing
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    model = settings["source"]
+    model = settings["model_name"]
     sections, metrics, recall_by_length = [], {}, {}
     for task in Task:
         for haystack in dict.fromkeys(r["haystack"] for r in rows):
