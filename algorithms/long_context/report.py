@@ -57,7 +57,7 @@ def write_report(rows: list[dict], out: Path, settings: dict, args: dict, timing
             table = RecallTable.from_rows(members)
             name = f"{task.value}__{haystack}"
             label = "needle-absent control: how often the answer has the (never shown) number" if task == Task.ABSENT \
-                else f"{task.value} needle" + ("s" if task != Task.SINGLE else "")
+                else ("single needle" if task == Task.SINGLE else f"{task.value} task")
             sections.append(table.markdown(f"{label}, {haystack} haystack"))
             by_length = table.by_length()
             recall_by_length[name] = {str(k): v for k, v in by_length.items()}
