@@ -82,11 +82,11 @@ class SelfConsistentPPOLearner(LeanPPOTorchLearner):
         return columns
 
     def _loss_columns(self, module_batch):
-        raise NotImplementedError(
+        raise RuntimeError(
             "self-consistency-ppo trains its model on K-step segments of the env runner's rollouts: it needs the lean "
             "learner's array path (the lean env runner, one learner, no custom learner connector)")
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
-        raise NotImplementedError(
+        raise RuntimeError(
             "self-consistency-ppo has no RLlib generic update path (it would train PPO without the model): use one "
             "learner, the lean env runner, no KL penalty, no torch.compile, grad_clip_by global_norm")
