@@ -7,7 +7,9 @@ Builds the cells of the `long-context/smollm2-niah` sweep for the given lengths 
 `draws` draws, plus the needle-absent control; noise haystack) and plans them with the job's own `group_plan`,
 then answers every cell twice in this one process: (a) `cached`: per (haystack, length) group, the shared prefix
 is run once and each cell continues from a cropped copy of its KV cache, as a sweep worker does; (b)
-`independent`: every cell's whole prompt from scratch (`--no-prefix-cache`). The rounds alternate which mode goes first. It checks that both give identical answers, and reports
+`independent`: every cell's whole prompt from scratch (`--no-prefix-cache`). Both modes answer the same batches
+(the draws of one depth, `--batch-size`, as the job does). The rounds alternate which mode goes first. It checks
+that both give identical answers, and reports
 the sweep time of each, the speed-up, and prompt tokens per second of each mode against a plain forward of the
 model over one prompt of the same length (the same chunked prefill, no cache to reuse). The load average
 (`uptime`) is recorded before and after: the machine is shared.
@@ -37,17 +39,20 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def run_mode(answerer: engine.Answerer, prompts: dict, head: int, haystacks: dict, cached: bool) -> tuple[float, dict]:
+def run_mode(answerer: engine.Answerer, prompts: dict, head: int, haystacks: dict, cached: bool,
+             batch_size: int) -> tuple[float, dict]:
     """Seconds for the whole sweep in one mode (the job's plan for one worker), and each cell's answer tokens."""
-    (plan,) = group_plan(list(prompts), prompts, head, haystacks, workers=1, use_prefix=cached)
+    (plan,) = group_plan(list(prompts), prompts, head, haystacks, workers=1, use_prefix=cached, batch_size=batch_size)
     answers, current = {}, None
     started = time.perf_counter()
-    for cell, key, prefix in plan:
+    for batch, key, prefix in plan:
         if key is not None and key != current:
             answerer.set_prefix(prefix)
             current = key
-        prompt = prompts[cell]
-        answers[cell.key] = answerer.answer(prompt.ids, prompt.shared_prefix, MAX_NEW_TOKENS, use_prefix=cached)
+        generated = answerer.answer_batch([prompts[cell].ids for cell in batch],
+                                          [prompts[cell].shared_prefix for cell in batch], MAX_NEW_TOKENS,
+                                          use_prefix=cached)
+        answers.update({cell.key: tokens for cell, tokens in zip(batch, generated)})
     return time.perf_counter() - started, answers
 
 
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of (cached, independent), alternating order")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=8, help="the job's --batch-size (1: one cell at a time)")
     parser.add_argument("--out", default="results/long_context/prefix_cache")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for cached in order:
             results["cached" if cached else "independent"] = run_mode(answerer, prompts, len(frame.head), haystacks,
-                                                                      cached)
+                                                                      cached, args.batch_size)
         plain = {length: plain_forward_seconds(answerer, first_prompt[length].ids) for length in lengths}
         rounds.append({"cached_s": results["cached"][0], "independent_s": results["independent"][0],
                        "identical_answers": results["cached"][1] == results["independent"][1],
@@ -101,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": "OMP_NUM_THREADS=1 python benchmarks/long_context_prefix_cache.py " + " ".join(argv or sys.argv[1:]),
         "model": resolve_model(args.model).describe(), "threads": args.threads, "lengths": lengths,
-        "depths": args.depths, "draws": args.draws, "cells": len(cells), "prompt_tokens": prompt_tokens, "rounds": rounds,
+        "depths": args.depths, "draws": args.draws, "batch_size": args.batch_size, "cells": len(cells),
+        "prompt_tokens": prompt_tokens, "rounds": rounds,
         "cached_s": round(cached_s, 2), "independent_s": round(independent_s, 2),
         "speedup": round(independent_s / cached_s, 3),
         "identical_answers": all(r["identical_answers"] for r in rounds),
@@ -113,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
+    # The answer tokens (both modes gave these when identical_answers), to compare with a sweep's cell files.
+    (out / "answers.json").write_text(json.dumps(results["cached"][1], indent=1, sort_keys=True) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "rounds"}, indent=2))
     return 0 if report["identical_answers"] else 1
 

@@ -159,3 +159,29 @@ def test_chunked_prefill_with_the_split_attention_matches_sdpa_logits(tokenizer)
         assert model.config._attn_implementation == engine.PREFIX_ATTENTION
         _, last = answerer._extend(ids, None)
     assert torch.allclose(last, full[-1], atol=1e-4)
+
+
+def test_a_batch_of_prompts_gets_each_prompts_own_answer_with_and_without_the_prefix_cache(tokenizer):
+    """Prompts of one length answered as one batch (reusing the cached prefix up to the shortest shared part of
+    the batch) give exactly the answers of one prompt at a time; a row that stops early does not stop or change
+    the others. (Random token prompts: the tiny random model answers every framed needle prompt alike.)"""
+    model = tiny_llama(len(tokenizer))
+    generator = torch.Generator().manual_seed(1)
+    common = torch.randint(100, 40000, (250,), generator=generator).tolist()
+    shared = [200, 230, 250]
+    ids = [tuple(common[:s] + torch.randint(100, 40000, (320 - s,), generator=generator).tolist()) for s in shared]
+    one_at_a_time = engine.Answerer(model, tokenizer, chunk=64)
+    one_at_a_time.stop = set()
+    free = [one_at_a_time.answer(p, 0, 10, use_prefix=False) for p in ids]
+    one_at_a_time.stop = {free[1][4]}  # row 1 stops after 4 tokens; a row without this token runs to the cap
+    expected = [one_at_a_time.answer(p, 0, 10, use_prefix=False) for p in ids]
+    assert len({len(answer) for answer in expected}) > 1  # the rows stop at different steps
+    batched = engine.Answerer(model, tokenizer, chunk=64)
+    batched.stop = one_at_a_time.stop
+    assert batched.answer_batch(ids, shared, 10, use_prefix=False) == expected
+    batched.set_prefix(tuple(common))
+    before = batched.tokens_computed
+    assert batched.answer_batch(ids, shared, 10, use_prefix=True) == expected
+    assert batched.tokens_computed - before == 3 * (320 - 200)  # from the batch's shortest shared part
+    with pytest.raises(ValueError, match="one length"):
+        batched.answer_batch([ids[0], ids[1][:-1]], shared[:2], 4, use_prefix=False)

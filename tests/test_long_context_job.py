@@ -63,19 +63,38 @@ def test_rope_scaling_extends_the_window_explicitly(tiny_model_dir, tmp_path):
     assert settings["window"] == 2048 and all(len(p.ids) == 1000 for p in prompts.values())
 
 
+def test_the_plan_batches_the_draws_of_each_depth_and_runs_every_cell_once(tiny_model_dir, tmp_path):
+    args = job.parse_args(args_for(tiny_model_dir, tmp_path, "--tasks", "single,multi-key,absent", "--lengths", "200,300",
+                                   "--depths", "3", "--draws", "5"))
+    settings, prompts, haystacks, _ = job.prepare(args)
+    for workers, batch_size in ((1, 8), (2, 2)):
+        plan = job.group_plan(list(prompts), prompts, settings["head_tokens"], haystacks, workers, True, batch_size)
+        batches = [batch for items in plan for batch, _, _ in items]
+        assert sorted(cell.key for batch in batches for cell in batch) == sorted(cell.key for cell in prompts)
+        for batch in batches:
+            assert len(batch) <= batch_size
+            assert len({(cell.length, cell.haystack, cell.depth_index, cell.task) for cell in batch}) == 1
+            assert len({len(prompts[cell].ids) for cell in batch}) == 1
+        # 2 lengths × (3 depths × 2 tasks + absent) groups of 5 draws: one batch each, or 3 batches of ≤ 2
+        assert len(batches) == 2 * 7 * (1 if batch_size == 8 else 3)
+        assert all(items for items in plan)  # both workers get work
+
+
 @pytest.mark.ray
 @pytest.mark.slow  # two Ray workers each loading a model, a sweep, a resume: minutes on 2 cores
 def test_sweep_runs_on_ray_workers_and_resumes_from_its_cell_files(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "run"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    argv = args_for(tiny_model_dir, out, "--workers", "2", "--mlflow-uri", uri, "--max-new-tokens", "6")
+    argv = args_for(tiny_model_dir, out, "--workers", "2", "--mlflow-uri", uri, "--max-new-tokens", "6",
+                    "--draws", "2")
     assert job.main(argv) == 0
     cells = sorted((out / "cells").glob("*.json"))
-    assert [c.stem for c in cells] == ["absent__noise__L200__none__s0", "single__noise__L200__d00of2__s0",
-                                       "single__noise__L200__d01of2__s0"]
+    assert [c.stem for c in cells] == [f"{cell}__s{draw}" for cell in ("absent__noise__L200__none",
+                                       "single__noise__L200__d00of2", "single__noise__L200__d01of2") for draw in (0, 1)]
     first = {c.stem: json.loads(c.read_text()) for c in cells}
     for row in first.values():
         assert row["prompt_tokens"] == 200 and len(row["output_ids"]) <= 6 and row["recall"] in (0.0, 1.0)
+        assert row["batch_cells"] == 2  # the two draws of a depth answered together
     assert (out / "heatmap_single__noise.png").stat().st_size > 1000
     assert "| 200 |" in (out / "recall.md").read_text()
     summary = json.loads((out / "summary.json").read_text())
@@ -85,12 +104,12 @@ def test_sweep_runs_on_ray_workers_and_resumes_from_its_cell_files(tiny_model_di
     # Resume: a finished run starts nothing; a lost cell is the only one recomputed, to the same answer.
     capsys.readouterr()
     assert job.main(argv) == 0
-    assert "3 already done, 0 to run" in capsys.readouterr().out
-    cells[1].unlink()
+    assert "6 already done, 0 to run" in capsys.readouterr().out
+    cells[2].unlink()
     assert job.main(argv) == 0
-    assert "2 already done, 1 to run" in capsys.readouterr().out
-    again = json.loads(cells[1].read_text())
-    assert again["output_ids"] == first[cells[1].stem]["output_ids"]
+    assert "5 already done, 1 to run" in capsys.readouterr().out
+    again = json.loads(cells[2].read_text())  # now answered alone: a batch's rows do not depend on each other
+    assert again["output_ids"] == first[cells[2].stem]["output_ids"] and again["batch_cells"] == 1
     assert json.loads((out / "mlflow_run.json").read_text())["run_id"] == run_id
 
     from mlflow.tracking import MlflowClient

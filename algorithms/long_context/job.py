@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu) or a torch device")
     parser.add_argument("--chunk", type=int, default=2048, help="prefill chunk in tokens (bounds attention memory)")
     parser.add_argument("--no-prefix-cache", action="store_true", help="answer every cell from scratch")
+    parser.add_argument("--batch-size", type=int, default=8, help="cells of one length, depth and task answered "
+                        "together (the draws: decoding reads the weights once for the batch)")
     parser.add_argument("--report-only", action="store_true", help="run no cell: report the finished ones (a "
                         "partial sweep; rerun without it to complete)")
     parser.add_argument("--rope-scaling", default=None, help="TYPE:FACTOR (linear, dynamic, yarn) to run past "
@@ -81,7 +83,8 @@ def check_args(args: argparse.Namespace) -> dict:
         raise ValueError(f"--lengths: {args.lengths!r} is not a comma-separated list of token counts") from None
     haystack_names = _csv(args.haystacks)
     for name, value, low in (("--depths", args.depths, 1), ("--draws", args.draws, 1), ("--workers", args.workers, 1),
-                             ("--threads", args.threads, 1), ("--chunk", args.chunk, 16)):
+                             ("--threads", args.threads, 1), ("--chunk", args.chunk, 16),
+                             ("--batch-size", args.batch_size, 1)):
         if value < low:
             raise ValueError(f"{name}: must be ≥ {low}, got {value}")
     if not tasks or not lengths or not haystack_names:
@@ -202,26 +205,35 @@ def make_worker_class():
             return {"device": str(self.device), "load_seconds": round(self.load_seconds, 1),
                     "node": os.uname().nodename}
 
-        def answer(self, prefix_key: str | None, prefix_ids: tuple[int, ...], ids: tuple[int, ...], shared: int,
-                   max_new_tokens: int) -> dict:
+        def answer(self, prefix_key: str | None, prefix_ids: tuple[int, ...], batch: list[tuple[tuple[int, ...], int]],
+                   max_new_tokens: int) -> list[dict]:
+            """Answers for a batch of (prompt ids, shared prefix length) of one length; each row's seconds are
+            the batch's shared equally, the group prefix's seconds go to the first row that needed it."""
             prefix_seconds = 0.0
             if prefix_key is not None and prefix_key != self.prefix_key:
                 prefix_seconds = self.answerer.set_prefix(prefix_ids)
                 self.prefix_key = prefix_key
             before = self.answerer.tokens_computed
             started = time.perf_counter()
-            generated = self.answerer.answer(ids, shared, max_new_tokens, use_prefix=prefix_key is not None)
-            return {"output": self.tokenizer.decode(generated, skip_special_tokens=True), "output_ids": generated,
-                    "seconds": round(time.perf_counter() - started, 3), "prefix_seconds": round(prefix_seconds, 3),
-                    "computed_tokens": self.answerer.tokens_computed - before, "prompt_tokens": len(ids)}
+            generated = self.answerer.answer_batch([ids for ids, _ in batch], [shared for _, shared in batch],
+                                                   max_new_tokens, use_prefix=prefix_key is not None)
+            seconds, computed = time.perf_counter() - started, self.answerer.tokens_computed - before
+            return [{"output": self.tokenizer.decode(tokens, skip_special_tokens=True), "output_ids": tokens,
+                     "seconds": round(seconds / len(batch), 3),
+                     "prefix_seconds": round(prefix_seconds if row == 0 else 0.0, 3),
+                     "computed_tokens": computed // len(batch), "prompt_tokens": len(ids), "batch_cells": len(batch)}
+                    for row, (tokens, (ids, _)) in enumerate(zip(generated, batch))]
 
     return NeedleWorker
 
 
 def group_plan(cells: list[Cell], prompts: dict[Cell, Prompt], head: int, haystacks: dict[str, HaystackTokens],
-               workers: int, use_prefix: bool) -> list[list[tuple[Cell, str | None, tuple[int, ...]]]]:
-    """Per worker, its cells in order with their group's prefix key and ids: groups are (haystack, length), the
-    prefix is the longest shared prefix any of the group's cells needs; groups go to the least-loaded worker."""
+               workers: int, use_prefix: bool, batch_size: int
+               ) -> list[list[tuple[tuple[Cell, ...], str | None, tuple[int, ...]]]]:
+    """Per worker, its batches in order with their group's prefix key and ids: groups are (haystack, length), the
+    prefix is the longest shared prefix any of the group's cells needs; groups go to the least-loaded worker. A
+    batch is up to batch_size cells of one group with the same depth and task (the draws): prompts of one length
+    whose shared prefixes end within a few tokens of each other, and one answer cap."""
     groups: dict[tuple[str, int], list[Cell]] = {}
     for cell in cells:
         groups.setdefault((cell.haystack, cell.length), []).append(cell)
@@ -234,8 +246,12 @@ def group_plan(cells: list[Cell], prompts: dict[Cell, Prompt], head: int, haysta
         example = prompts[members[0]].ids
         prefix = tuple(example[:head]) + haystacks[haystack].ids[: needed - head]
         key = f"{haystack}/{length}" if use_prefix else None
+        batches: dict[tuple, list[Cell]] = {}
         for cell in sorted(members, key=lambda c: (c.depth_index is not None, c.depth_index or 0, c.task.value, c.draw)):
-            plan[worker].append((cell, key, prefix if use_prefix else ()))
+            batches.setdefault((cell.depth_index, cell.task), []).append(cell)
+        for batch in batches.values():
+            for start in range(0, len(batch), batch_size):
+                plan[worker].append((tuple(batch[start:start + batch_size]), key, prefix if use_prefix else ()))
     return plan
 
 
@@ -326,28 +342,28 @@ def sweep(args, settings, todo, prompts, haystacks, frame, out: Path) -> dict:
         infos = ray.get([w.info.remote() for w in workers])
         for index, info in enumerate(infos):
             print(f"worker {index}: {info}", flush=True)
-        plan = group_plan(todo, prompts, settings["head_tokens"], haystacks, args.workers, not args.no_prefix_cache)
+        plan = group_plan(todo, prompts, settings["head_tokens"], haystacks, args.workers, not args.no_prefix_cache,
+                          args.batch_size)
         pending = {}
         for worker, items in zip(workers, plan):
-            for cell, key, prefix in items:
-                prompt = prompts[cell]
-                ref = worker.answer.remote(key, prefix, prompt.ids, prompt.shared_prefix, max_new_tokens(args, cell.task))
-                pending[ref] = cell
+            for batch, key, prefix in items:
+                rows = [(prompts[cell].ids, prompts[cell].shared_prefix) for cell in batch]
+                pending[worker.answer.remote(key, prefix, rows, max_new_tokens(args, batch[0].task))] = batch
         (out / "cells").mkdir(parents=True, exist_ok=True)
         started, finished = time.perf_counter(), 0
         tokens = 0
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                cell = pending.pop(ref)
-                row = cell_row(cell, prompts[cell], (answer := ray.get(ref))["output"], answer)
-                path = out / "cells" / f"{cell.key}.json"
-                path.with_suffix(".tmp").write_text(json.dumps(row) + "\n")
-                path.with_suffix(".tmp").replace(path)
-                finished += 1
-                tokens += row["prompt_tokens"]
-                print(f"[{finished}/{finished + len(pending)}] {cell.key}: recall {row['recall']:.2f} "
-                      f"({row['seconds'] + row['prefix_seconds']:.1f} s) {row['output'][:60]!r}", flush=True)
+                for cell, answer in zip(pending.pop(ref), ray.get(ref)):
+                    row = cell_row(cell, prompts[cell], answer["output"], answer)
+                    path = out / "cells" / f"{cell.key}.json"
+                    path.with_suffix(".tmp").write_text(json.dumps(row) + "\n")
+                    path.with_suffix(".tmp").replace(path)
+                    finished += 1
+                    tokens += row["prompt_tokens"]
+                    print(f"[{finished}/{len(todo)}] {cell.key}: recall {row['recall']:.2f} "
+                          f"({row['seconds'] + row['prefix_seconds']:.1f} s) {row['output'][:60]!r}", flush=True)
         seconds = time.perf_counter() - started
         return {"sweep_seconds": round(seconds, 1), "cells_run": finished,
                 "prompt_tokens_per_second": round(tokens / seconds, 1), "workers": infos}
