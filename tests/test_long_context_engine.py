@@ -93,9 +93,13 @@ def test_the_cropped_prefix_cache_gives_the_same_logits_as_a_full_forward(tokeni
     answerer = engine.Answerer(model, tokenizer, chunk=50)
     answerer.set_prefix(tuple(ids))
     with torch.inference_mode():
-        cache, logits = answerer._extend(ids[120:], answerer._cropped_prefix(120))
+        cache, logits = answerer._extend(ids[120:], answerer._answer_cache(120, 1, 310))
         full = model(input_ids=torch.tensor([ids])).logits[0, -1]
-    assert torch.allclose(logits, full, atol=1e-4)
+        assert torch.allclose(logits, full, atol=1e-4) and cache.get_seq_length() == 300
+        _, batch_logits = answerer._extend([ids[120:]] * 2, answerer._answer_cache(120, 2, 300))
+        assert torch.allclose(batch_logits, full.expand(2, -1), atol=1e-4)
+        with pytest.raises(ValueError, match="exceed the 310 reserved"):
+            answerer._extend(ids[:11], cache)
     assert answerer.prefix_cache.get_seq_length() == 300  # the kept prefix is not cropped in place
 
 
