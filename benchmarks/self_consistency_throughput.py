@@ -10,7 +10,8 @@ means over rounds and the median (and range) of the per-round ratios against ppo
 1-minute load average at the start and the end.
 
 --variant NAME=FIELD:VALUE,FIELD:VALUE adds a contender: the sc-direct arm with those fields of the agent's config
-changed (e.g. `--variant every4=model_every:4` for the speed levers), timed in the same rounds.
+changed (e.g. `--variant every4=model_every:4` for the speed levers), timed in the same rounds, after the --arms
+unless --arms names it (then in that place: `--arms every4 sc-direct ppo --variant every4=model_every:4`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def main() -> None:
         name, fields = variant.split("=", 1)
         overrides = [f"algorithm.config.{field.replace(':', '=', 1)}" for field in fields.split(",")]
         specs[name] = arm_specs(load_spec(preset, base + overrides))["sc-direct"]
-        args.arms.append(name)
+        if name not in args.arms:  # a variant named in --arms is timed in that place of each round
+            args.arms.append(name)
     algos = {name: build_algorithm_config(specs[name], seed=0).build_algo() for name in args.arms}
     rates = interleaved_rates(algos, args.rounds, args.iterations)
     mean = {name: sum(values) / args.rounds for name, values in rates.items()}

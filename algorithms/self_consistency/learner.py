@@ -9,8 +9,8 @@ Per minibatch of real steps s_t (one optimizer, one Adam step on all of the modu
 
 with the bracket on every n-th minibatch (n = model_every; 1: every one) and on its first model_row_fraction of
 rows. The math is in losses.py (control_losses: grounded_losses, imagine and latent_consistency_loss fused); the
-segments come with the train batch (segments.py). The agent needs the lean learner's array path (one learner, the lean env runner, no KL
-penalty, …): anywhere else it stops with an error instead of training PPO without the model.
+segments come with the train batch (segments.py). The agent needs the lean learner's array path (one learner, the
+lean env runner, no KL penalty, …): anywhere else it stops with an error instead of training PPO without the model.
 """
 
 from __future__ import annotations
