@@ -8,6 +8,10 @@ without the SC term, ppo = plain PPO), the same PPO settings and env, each built
 training iterations of each after one warm-up iteration. Prints env steps per second per round, the ratio of the
 means over rounds and the median (and range) of the per-round ratios against ppo (the issue asks ≥ 0.8), and the
 1-minute load average at the start and the end.
+
+--variant NAME=FIELD:VALUE,FIELD:VALUE adds a contender: the sc-direct arm with those fields of the agent's config
+changed (e.g. `--variant every4=model_every:4` for the speed levers), timed in the same rounds, after the --arms
+unless --arms names it (then in that place: `--arms every4 sc-direct ppo --variant every4=model_every:4`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--arms", nargs="+", default=["sc-direct", "none", "ppo"])
+    parser.add_argument("--variant", action="append", default=[],
+                        help="NAME=FIELD:VALUE[,FIELD:VALUE…]: the sc-direct arm with these config fields changed")
     args = parser.parse_args()
     import ray
 
@@ -35,7 +41,14 @@ def main() -> None:
 
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    specs = arm_specs(load_spec("self-consistency/cartpole-comparison", ["resources.num_env_runners=0"]))
+    preset, base = "self-consistency/cartpole-comparison", ["resources.num_env_runners=0"]
+    specs = arm_specs(load_spec(preset, base))
+    for variant in args.variant:
+        name, fields = variant.split("=", 1)
+        overrides = [f"algorithm.config.{field.replace(':', '=', 1)}" for field in fields.split(",")]
+        specs[name] = arm_specs(load_spec(preset, base + overrides))["sc-direct"]
+        if name not in args.arms:  # a variant named in --arms is timed in that place of each round
+            args.arms.append(name)
     algos = {name: build_algorithm_config(specs[name], seed=0).build_algo() for name in args.arms}
     rates = interleaved_rates(algos, args.rounds, args.iterations)
     mean = {name: sum(values) / args.rounds for name, values in rates.items()}

@@ -197,6 +197,76 @@ def test_the_minibatch_loss_adds_exactly_the_weighted_consistency_term(algo, met
         learner.hp = hp
 
 
+def test_the_speed_levers_are_rejected_naming_the_field():
+    for fraction in (0.0, 1.5, 0.001):  # 0.001 of a 250-row minibatch: no row left
+        with pytest.raises(ValueError, match="model_row_fraction"):
+            SelfConsistentPPOHyperparameters(model_row_fraction=fraction, minibatch_size=250)
+    with pytest.raises(ValueError, match="model_every: 5 must divide the 48 minibatches"):
+        SelfConsistentPPOHyperparameters(model_every=5)  # 6 epochs × 2000 / 250
+    with pytest.raises(ValueError, match="model_every"):
+        SelfConsistentPPOHyperparameters(model_every=0)
+    assert SelfConsistentPPOHyperparameters(model_row_fraction=0.25).model_rows(250) == 62
+
+
+def test_model_every_puts_the_model_terms_n_fold_on_every_nth_minibatch_only(algo):
+    """model_every = 3: minibatch 0 of an update carries 3 × the model and SC terms, minibatches 1 and 2 are PPO's loss
+    alone (no gradient reaches the transition, reward or continuation), minibatch 3 has the terms again; a minibatch
+    without them that reports figures still reports them."""
+    from armillary.algorithms.ppo.learner import minibatch_loss
+
+    learner = _learner(algo)
+    hp = learner.hp
+    module = learner.module["default_policy"].unwrapped()
+    model = module.model
+    args = dict(clip_param=0.2, vf_clip_param=10.0, vf_loss_coeff=0.5, entropy_coeff=0.0, use_critic=True)
+    minibatch = _minibatch(model, hp.rollout_depth)
+    ppo = _gradients(minibatch_loss(module, minibatch, **args)[0], model)
+    try:
+        learner.hp = hp.model_copy(update={"model_every": 1})
+        learner._imagination.manual_seed(1)
+        full = _gradients(learner._minibatch_loss(module, minibatch, **args)[0], model)
+        learner.hp = hp.model_copy(update={"model_every": 3})
+        learner._minibatch_index = 0
+        gradients, reported = [], {}
+        for index in range(4):
+            learner._imagination.manual_seed(1)
+            loss, stats = learner._minibatch_loss(module, minibatch, with_stats=index == 2, **args)
+            gradients.append(_gradients(loss, model))
+            reported = stats if index == 2 else reported
+        for part in full:
+            torch.testing.assert_close(gradients[0][part] - ppo[part], 3.0 * (full[part] - ppo[part]), atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(gradients[3][part], gradients[0][part])
+            for index in (1, 2):
+                torch.testing.assert_close(gradients[index][part], ppo[part])
+        assert _moved(gradients[1]) == _moved(ppo) and not {"transition", "reward", "continuation"} & _moved(ppo)
+        assert {"transition", "reward", "continuation"} <= _moved(gradients[0])
+        assert reported["consistency_loss"] > 0 and reported["model_reward_loss"] > 0  # index 2 reported its figures
+    finally:
+        learner.hp = hp
+        learner._minibatch_index = 0
+
+
+def test_model_row_fraction_takes_the_model_terms_on_the_first_rows(algo):
+    learner = _learner(algo)
+    hp = learner.hp
+    module = learner.module["default_policy"].unwrapped()
+    args = dict(clip_param=0.2, vf_clip_param=10.0, vf_loss_coeff=0.5, entropy_coeff=0.0, use_critic=True, with_stats=True)
+    minibatch = _minibatch(module.model, hp.rollout_depth, rows=16)
+    try:
+        learner.hp = hp.model_copy(update={"model_row_fraction": 0.5})
+        learner._imagination.manual_seed(2)
+        _, stats = learner._minibatch_loss(module, minibatch, **args)
+        learner._imagination.manual_seed(2)
+        first = learner.model_losses(module.model, {key: value[:8] for key, value in minibatch.items()})
+        learner._imagination.manual_seed(2)
+        everything = learner.model_losses(module.model, minibatch)
+        for name, value in first.items():
+            torch.testing.assert_close(stats[name], value.detach())
+        assert float(everything["model_value_loss"]) != pytest.approx(float(first["model_value_loss"]))
+    finally:
+        learner.hp = hp
+
+
 def _weights(algo) -> dict[str, np.ndarray]:
     return {k: np.array(v, copy=True) for k, v in algo.learner_group.get_weights()["default_policy"].items()}
 

@@ -14,7 +14,13 @@ from armillary.algorithms.self_consistency.evaluation import (
     read_rows,
     run_study,
 )
-from armillary.algorithms.self_consistency.losses import Segments, grounded_losses, imagine, latent_consistency_loss
+from armillary.algorithms.self_consistency.losses import (
+    Segments,
+    control_losses,
+    grounded_losses,
+    imagine,
+    latent_consistency_loss,
+)
 from armillary.algorithms.self_consistency.networks import LatentModel
 
 GAMMA = 0.5
@@ -178,3 +184,34 @@ def test_merging_seed_shards_needs_exactly_the_configured_rows(tmp_path):
         read_rows([str(tmp_path / "0.csv")], config)  # seed 1 missing
     with pytest.raises(ValueError, match="rows-from"):
         read_rows([str(tmp_path / "0.csv"), str(tmp_path / "0.csv")], LatentEvaluationConfig(methods=["td"], seeds=2))
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_the_control_agents_fused_losses_are_the_grounded_and_consistency_losses(method):
+    """control_losses (one transition call per step for the real and imagined chains, each head once) against the
+    functions it fuses, on the same imagined actions: the same terms and the same gradient on every parameter. A
+    fused pass that mixed the chains, shifted a step or dropped a stop-gradient would fail it."""
+    torch.manual_seed(0)
+    model = LatentModel(4, 3, latent_dim=8, hidden=16).double()
+    depth, batch = 3, 6
+    valid = (torch.rand(batch, depth + 1) > 0.3).double()
+    valid[:, 0] = 1.0
+    segments = Segments(observations=torch.randn(batch, depth + 1, 4, dtype=torch.float64),
+                        actions=torch.randint(3, (batch, depth)), rewards=torch.randn(batch, depth, dtype=torch.float64),
+                        continues=(torch.rand(batch, depth) > 0.2).double(), valid=valid,
+                        value_targets=torch.randn(batch, depth + 1, dtype=torch.float64))
+    z0 = model.encode(segments.observations[:, 0])
+    expected = grounded_losses(model, segments, z0=z0, include_policy=False, first_value_step=1)
+    if method is not Method.TD:
+        states, actions = imagine(model, z0, depth, torch.Generator().manual_seed(3))
+        expected["consistency"] = latent_consistency_loss(method, model, states, actions, 0.9)
+    logits = model.policy_logits(z0)  # as PPO's forward hands them over (with gradient: the fused pass must stop it)
+    got = control_losses(model, segments, z0, method, 0.9, torch.Generator().manual_seed(3), logits)
+    assert got.keys() == expected.keys()
+    params = list(model.parameters())
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name])
+        want = torch.autograd.grad(expected[name], params, allow_unused=True, retain_graph=True)
+        have = torch.autograd.grad(got[name], params, allow_unused=True, retain_graph=True)
+        for p, w, h in zip(params, want, have):
+            torch.testing.assert_close(torch.zeros_like(p) if h is None else h, torch.zeros_like(p) if w is None else w)

@@ -62,11 +62,13 @@ _LOSS_COLUMNS = (Columns.OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Postprocessi
 
 def minibatch_loss(module, batch: dict[str, torch.Tensor], *, clip_param: float, vf_clip_param: float,
                    vf_loss_coeff: float, entropy_coeff: float, use_critic: bool = True,
-                   with_stats: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   with_stats: bool = False, fwd_out: dict | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's loss (losses.ppo_loss) on a minibatch of real (unpadded) rows, through the module's own train forward,
     critic and action distribution: RLlib's `PPOTorchLearner.compute_loss_for_module` without the KL term. A
-    module with K value streams (module.MultiValuePPOModule) has values and targets [B, K]."""
-    fwd_out = module._forward_train(batch)  # module.train() is set once per update by the caller
+    module with K value streams (module.MultiValuePPOModule) has values and targets [B, K]. fwd_out: the module's
+    train forward on this batch, when the caller has run it already (a method that reuses its outputs)."""
+    if fwd_out is None:
+        fwd_out = module._forward_train(batch)  # module.train() is set once per update by the caller
     dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
     logp = dist.logp(batch[Columns.ACTIONS])
     # RLlib computes the entropy whatever its weight; with a zero weight it only matters for the logged figure.

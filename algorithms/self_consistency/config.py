@@ -143,6 +143,16 @@ class SelfConsistentPPOHyperparameters(PPOHyperparameters):
                                                              "continuation, values of the unrolled latent states)")
     latent_dim: int = Field(64, ge=1, description="size of z = h(s)")
     hidden: int = Field(64, ge=1, description="width of every MLP of the latent model (2 hidden layers, ELU)")
+    model_row_fraction: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description="fraction of each PPO minibatch's rows the grounded model and SC terms are computed on (the first "
+                    "rows of the shuffled minibatch: a uniform random subset; their means over it estimate the "
+                    "minibatch means without bias). 1 = every row; less trades gradient noise for speed")
+    model_every: int = Field(
+        1, ge=1,
+        description="the grounded model and SC terms enter the loss on every n-th PPO minibatch of an update (the "
+                    "first, the (n+1)-th, …), weighted n× there, so their expected contribution per minibatch is "
+                    "unchanged (each minibatch is a random slice of the train batch); 1 = every minibatch")
     # CartPole-sized PPO defaults (those of the ppo/cartpole preset).
     train_batch_size: int = Field(2000, gt=0, description="Env steps per training iteration, over all learners.")
     minibatch_size: int = Field(250, gt=0, description="SGD minibatch size (per learner).")
@@ -156,10 +166,23 @@ class SelfConsistentPPOHyperparameters(PPOHyperparameters):
             if getattr(self, name) != default:
                 raise ValueError(f"{name}: not used by self-consistency-ppo, whose actor, critic and model are the latent "
                                  f"model's MLPs; leave it at {default!r} and set `hidden` (width) and `latent_dim`")
+        if self.model_row_fraction * self.minibatch_size < 1:
+            raise ValueError(f"model_row_fraction: {self.model_row_fraction} of a minibatch of {self.minibatch_size} rows "
+                             f"leaves no row for the model terms; use at least {1 / self.minibatch_size:.3g}")
+        minibatches = self.num_epochs * -(-self.train_batch_size // self.minibatch_size)
+        if minibatches % self.model_every:
+            raise ValueError(f"model_every: {self.model_every} must divide the {minibatches} minibatches of an update "
+                             f"(num_epochs × ceil(train_batch_size / minibatch_size)), or the model terms' weight per "
+                             f"update is not the same as with 1")
         if self.use_kl_loss:
             raise ValueError("use_kl_loss: self-consistency-ppo trains on the lean learner, which has no KL penalty; "
                              "set it to false")
         return self
+
+    def model_rows(self, minibatch_rows: int) -> int:
+        """How many of a minibatch's rows the model terms take: model_row_fraction of them, rounded down, at least one
+        (a minibatch smaller than minibatch_size, when the train batch is, still has its model terms)."""
+        return max(1, int(self.model_row_fraction * minibatch_rows + 1e-9))
 
     def layout_problems(self, num_learners: int, num_env_runners: int) -> list[str]:
         problems = super().layout_problems(num_learners, num_env_runners)

@@ -67,29 +67,34 @@ def imagined_rollout(transition_pi: torch.Tensor, depth: int) -> list[torch.Tens
     return states
 
 
-def bellman_consistency(method: Method, rewards: list[torch.Tensor], values: list[torch.Tensor],
-                        discounts: float | list[torch.Tensor]) -> torch.Tensor:
+def bellman_consistency(method: Method, rewards: list[torch.Tensor] | torch.Tensor,
+                        values: list[torch.Tensor] | torch.Tensor,
+                        discounts: float | list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
     """½ Σ_k Σ_batch (target_k − prediction_k)², target_k = r̂_k + γ_k v̂_{k+1}, prediction_k = v̂_k, with the
     method's stop-gradient: Dyna and SC-Direct stop the target, SC-Reverse the prediction, SC-Residual nothing.
 
     The one place the variants differ, shared by the tabular and the latent model. rewards r̂_0 … r̂_{K−1},
-    values v̂_0 … v̂_K (same shapes); discounts γ_k: a float, or one tensor per step (γ × the model's continuation).
-    Dyna's "the model is fixed" is the caller's job (it stops the imagined states before the heads see them).
+    values v̂_0 … v̂_K (same shapes), each a list over k or one tensor stacked along a leading k axis; discounts γ_k:
+    a float, or one tensor per step (γ × the model's continuation), listed or stacked likewise. All K steps are
+    computed at once on the stacked tensors. Dyna's "the model is fixed" is the caller's job (it stops the imagined
+    states before the heads see them).
     """
     if method is Method.TD:
         raise ValueError("model-free TD has no model rollouts: it takes no consistency loss")
     if len(values) != len(rewards) + 1:
         raise ValueError(f"need one more value than rewards (v̂_0 … v̂_K), got {len(values)} and {len(rewards)}")
-    total = values[0].new_zeros(())
-    for k, reward_k in enumerate(rewards):
-        discount = discounts if isinstance(discounts, float) else discounts[k]
-        target, prediction = reward_k + discount * values[k + 1], values[k]
-        if method in (Method.DYNA, Method.SC_DIRECT):
-            target = target.detach()
-        elif method is Method.SC_REVERSE:
-            prediction = prediction.detach()
-        total = total + 0.5 * ((target - prediction) ** 2).sum()
-    return total
+    rewards, values = _stacked(rewards), _stacked(values)
+    discounts = discounts if isinstance(discounts, float) else _stacked(discounts)
+    target, prediction = rewards + discounts * values[1:], values[:-1]
+    if method in (Method.DYNA, Method.SC_DIRECT):
+        target = target.detach()
+    elif method is Method.SC_REVERSE:
+        prediction = prediction.detach()
+    return 0.5 * ((target - prediction) ** 2).sum()
+
+
+def _stacked(steps: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+    return steps if isinstance(steps, torch.Tensor) else torch.stack(steps)
 
 
 def consistency_loss(method: Method, states: list[torch.Tensor], reward_pi: torch.Tensor, value: torch.Tensor,
@@ -181,36 +186,44 @@ def grounded_losses(model, segments: Segments, *, z0: torch.Tensor | None = None
     each term masked where s_{t+k} is not a real state of the episode. Every parameter it reaches moves.
     z0: h(s_t) when the caller has it already. The control agent leaves out the policy term (its policy head is PPO's
     actor) and the value at k = 0 (first_value_step=1: PPO's critic loss already grounds v̂(h(s_t))); the dict then
-    has no "policy" key.
+    has no "policy" key. (The control agent computes these terms fused with its consistency term: `control_losses`.)
     """
-    functional = torch.nn.functional
     batch, depth = segments.actions.shape
+    actions = segments.actions.T  # [K, B]
     states = [model.encode(segments.observations[:, 0]) if z0 is None else z0]
-    actions = [segments.actions[:, k] for k in range(depth)]
-    for action in actions:
-        states.append(model.step(states[-1], action))
-    valid = segments.valid.T  # [K+1, B]
-    values = on_stacked(model.predict_value, states[first_value_step:])
-    terms = {"value": 0.5 * sum((valid[k] * (value - segments.value_targets[:, k]) ** 2).sum()
-                                for k, value in enumerate(values, start=first_value_step))}
-    rewards = on_stacked(model.predict_reward, states[:-1], actions)
-    terms["reward"] = 0.5 * sum((valid[k] * (reward - segments.rewards[:, k]) ** 2).sum() for k, reward in enumerate(rewards))
-    logits = on_stacked(model.continuation_logit, states[:-1], actions)
-    terms["continuation"] = sum((valid[k] * functional.binary_cross_entropy_with_logits(
-        logit, segments.continues[:, k], reduction="none")).sum() for k, logit in enumerate(logits))
+    for k in range(depth):
+        states.append(model.step(states[-1], actions[k]))
+    states = torch.stack(states)  # [K+1, B, latent]
+    values = model.predict_value(states[first_value_step:].flatten(0, 1)).view(-1, batch)
+    heads = {"reward": model.predict_reward(states[:-1].flatten(0, 1), actions.flatten()).view(depth, batch),
+             "continuation": model.continuation_logit(states[:-1].flatten(0, 1), actions.flatten()).view(depth, batch)}
+    terms = _grounded_sums(segments, values, heads["reward"], heads["continuation"], first_value_step)
     if include_policy:
-        policies = on_stacked(model.policy_logits, states[:-1])
-        terms["policy"] = sum((valid[k] * functional.cross_entropy(logit, actions[k].long(), reduction="none")).sum()
-                              for k, logit in enumerate(policies))
+        logits = model.policy_logits(states[:-1].flatten(0, 1))
+        cross_entropy = torch.nn.functional.cross_entropy(logits, actions.flatten().long(), reduction="none")
+        terms["policy"] = (segments.valid.T[:-1] * cross_entropy.view(depth, batch)).sum()
     return {name: term / batch for name, term in terms.items()}
 
 
-def on_stacked(head, states: list[torch.Tensor], actions: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
-    """[head(z_k(, a_k)) for each k], computed in one call on the states stacked along the batch (the same numbers
-    as one call per step, with a fraction of the per-call overhead that dominates small MLPs)."""
-    sizes = [len(z) for z in states]
-    stacked = head(torch.cat(states)) if actions is None else head(torch.cat(states), torch.cat(actions))
-    return list(stacked.split(sizes))
+def _grounded_sums(segments: Segments, values: torch.Tensor, rewards: torch.Tensor, continuation_logits: torch.Tensor,
+                   first_value_step: int) -> dict[str, torch.Tensor]:
+    """The grounded value, reward and continuation terms (summed over steps and rows, masked by `valid`) from the
+    heads on the real unrolled states: values [K+1−first_value_step, B] (v̂(z_k), k ≥ first_value_step), rewards and
+    continuation logits [K, B]."""
+    valid = segments.valid.T  # [K+1, B]
+    value_error = values - segments.value_targets.T[first_value_step:]
+    continuation = torch.nn.functional.binary_cross_entropy_with_logits(
+        continuation_logits, segments.continues.T, reduction="none")
+    return {"value": 0.5 * (valid[first_value_step:] * value_error ** 2).sum(),
+            "reward": 0.5 * (valid[:-1] * (rewards - segments.rewards.T) ** 2).sum(),
+            "continuation": (valid[:-1] * continuation).sum()}
+
+
+def sample_action(model, z: torch.Tensor, generator: torch.Generator | None, logits: torch.Tensor | None = None) -> torch.Tensor:
+    """a ~ π̂(·|z) without gradient; logits: π̂'s logits at z when the caller has them already (the same draw)."""
+    with torch.no_grad():
+        probabilities = torch.softmax(model.policy_logits(z) if logits is None else logits.detach(), -1)
+        return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
 
 
 def imagine(model, z0: torch.Tensor, depth: int, generator: torch.Generator | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -218,11 +231,8 @@ def imagine(model, z0: torch.Tensor, depth: int, generator: torch.Generator | No
     gradient; the policy head is not moved by the rollout)."""
     states, actions = [z0], []
     for _ in range(depth):
-        with torch.no_grad():
-            probabilities = torch.softmax(model.policy_logits(states[-1]), -1)
-        action = torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
-        actions.append(action)
-        states.append(model.step(states[-1], action))
+        actions.append(sample_action(model, states[-1], generator))
+        states.append(model.step(states[-1], actions[-1]))
     return states, actions
 
 
@@ -230,11 +240,60 @@ def latent_consistency_loss(method: Method, model, states: list[torch.Tensor], a
                             gamma: float) -> torch.Tensor:
     """The method's consistency loss on imagined latent rollouts, mean over the batch of start states:
     ½ Σ_k (r̂(z_k, a_k) + γ ĉ(z_k, a_k) v̂(z_{k+1}) − v̂(z_k))² with bellman_consistency's stop-gradients."""
+    states, actions = torch.stack(states), torch.stack(actions)  # [K+1, B, latent], [K, B]
+    depth, batch = actions.shape
     if method is Method.DYNA:  # the model is fixed: the imagined states (hence all model heads) carry no gradient
-        states = [z.detach() for z in states]
-    rewards = on_stacked(model.predict_reward, states[:-1], actions)
-    discounts = [gamma * torch.sigmoid(logit) for logit in on_stacked(model.continuation_logit, states[:-1], actions)]
-    values = on_stacked(model.predict_value, states)
+        states = states.detach()
+    rewards = model.predict_reward(states[:-1].flatten(0, 1), actions.flatten()).view(depth, batch)
+    logits = model.continuation_logit(states[:-1].flatten(0, 1), actions.flatten()).view(depth, batch)
+    values = model.predict_value(states.flatten(0, 1)).view(depth + 1, batch)
+    return _imagined_consistency(method, rewards, logits, values, gamma) / batch
+
+
+def _imagined_consistency(method: Method, rewards: torch.Tensor, continuation_logits: torch.Tensor,
+                          values: torch.Tensor, gamma: float) -> torch.Tensor:
+    """bellman_consistency on the heads of imagined states: r̂_k, ĉ_k [K, B] and v̂_k [K+1, B], γ_k = γ ĉ_k; Dyna's
+    fixed model also stops r̂ and ĉ (the caller has stopped the states)."""
+    discounts = gamma * torch.sigmoid(continuation_logits)
     if method is Method.DYNA:
-        rewards, discounts = [r.detach() for r in rewards], [d.detach() for d in discounts]
-    return bellman_consistency(method, rewards, values, discounts) / states[0].shape[0]
+        rewards, discounts = rewards.detach(), discounts.detach()
+    return bellman_consistency(method, rewards, values, discounts)
+
+
+def control_losses(model, segments: Segments, z0: torch.Tensor, method: Method, gamma: float,
+                   generator: torch.Generator | None = None, first_logits: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The control agent's model terms on a minibatch, in as few calls as the math allows:
+    `grounded_losses(model, segments, z0=z0, include_policy=False, first_value_step=1)` and, unless method is TD,
+    "consistency": `latent_consistency_loss(method, model, *imagine(model, z0, K, generator), gamma)`.
+
+    The same numbers (up to the floating-point order of the sums) and gradients, and the same imagined actions from
+    the same generator: the real and the imagined chain share one transition call per step (their rows stacked),
+    each head (value, reward, continuation) is called once on every state of both chains (reward and continuation on
+    one shared (z, onehot(a)) input: model.reward_and_continuation_logit), and π̂'s logits at z0 can
+    come from the caller (PPO's forward has them: first_logits), so imagination calls the policy K − 1 times.
+    """
+    batch, depth = segments.actions.shape
+    real_actions = segments.actions.T  # [K, B]
+    imagined = method is not Method.TD
+    states, actions = [torch.cat([z0, z0]) if imagined else z0], []
+    for k in range(depth):
+        step_actions = real_actions[k]
+        if imagined:
+            current = states[-1][batch:]
+            step_actions = torch.cat([step_actions, sample_action(model, current, generator,
+                                                                  first_logits if k == 0 else None)])
+        actions.append(step_actions)
+        states.append(model.step(states[-1], step_actions))
+    states, actions = torch.stack(states), torch.stack(actions)  # [K+1, C·B, latent], [K, C·B]; C chains
+    if method is Method.DYNA:  # the model is fixed for the imagined chain only
+        states = torch.cat([states[:, :batch], states[:, batch:].detach()], 1)
+    width = states.shape[1]
+    rewards, logits = (head.view(depth, width) for head in
+                       model.reward_and_continuation_logit(states[:-1].flatten(0, 1), actions.flatten()))
+    # Every state's value but the real z_0's (PPO's critic term grounds it): the first B rows of the flattened states.
+    values = model.predict_value(states.flatten(0, 1)[batch:])
+    values = torch.cat([values.new_zeros(batch), values]).view(depth + 1, width)
+    terms = _grounded_sums(segments, values[1:, :batch], rewards[:, :batch], logits[:, :batch], first_value_step=1)
+    if imagined:
+        terms["consistency"] = _imagined_consistency(method, rewards[:, batch:], logits[:, batch:], values[:, batch:], gamma)
+    return {name: term / batch for name, term in terms.items()}

@@ -53,6 +53,11 @@ class LatentModel(nn.Module):
     def continuation_logit(self, z: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.continuation(self._with_action(z, action)).squeeze(-1)
 
+    def reward_and_continuation_logit(self, z: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predict_reward(z, a), continuation_logit(z, a)) on one shared (z, onehot(a)) input."""
+        inputs = self._with_action(z, action)
+        return self.reward(inputs).squeeze(-1), self.continuation(inputs).squeeze(-1)
+
     def predict_value(self, z: torch.Tensor) -> torch.Tensor:
         return self.value(z).squeeze(-1)
 

@@ -49,8 +49,10 @@ _register_evaluation(
 # PPO's CartPole settings (those of ppo/cartpole) on the latent model; the comparison gives every arm the same PPO
 # settings, env steps and seeds. `--smoke` runs two iterations of 256 steps (the algorithm entry's smoke sizes).
 CONTROL_PPO = {"train_batch_size": 2000, "minibatch_size": 250, "num_epochs": 6, "lr": 3e-4}
+# model_every = 1, model_row_fraction = 1: the model and SC terms on every row of every minibatch (README: the speed
+# levers are off in the presets).
 CONTROL = {"method": "sc_direct", "rollout_depth": 3, "sc_weight": 1.0, "model_loss_coeff": 1.0, "latent_dim": 64,
-           "hidden": 64}
+           "hidden": 64, "model_every": 1, "model_row_fraction": 1.0}
 CONTROL_RUN = {"env": {"name": "CartPole-v1"}, "checkpoint": {"every_iterations": 5}}
 
 
