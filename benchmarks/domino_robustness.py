@@ -139,7 +139,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(MODES), figsize=(6.5 * len(MODES), 3.6), sharey=True)
+    figure, axes = plt.subplots(1, len(MODES), figsize=(6.5 * len(MODES), 3.9), sharey=True)
     width = 0.2
     colours = {("no-diversity", "π0"): "#bbbbbb", ("no-diversity", "best"): "#666666",
                ("domino", "π0"): "#9ecae1", ("domino", "best"): "#2171b5"}
@@ -160,8 +160,9 @@ def plot(rows: list[dict], path: Path) -> None:
         axis.set_title(f"{mode} actions", fontsize=10)
         axis.axhline(1.0, color="k", linewidth=0.6, linestyle="--")
     axes[0].set_ylabel("return kept (÷ π0's unperturbed return)\nIQM over seeds, 95% bootstrap")
-    axes[-1].legend(fontsize=8)
-    figure.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(ARMS), fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1, 0.93))
     figure.savefig(path, dpi=90)
 
 
