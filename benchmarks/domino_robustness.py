@@ -7,6 +7,8 @@ than the single optimal policy? (Zahavy et al. 2022, the perturbation experiment
     # 2. evaluate every member in the room and its 8 perturbations; table, plot and rows into --out
     python benchmarks/domino_robustness.py --modules runs/domino_robustness/modules --out results/domino/robustness
     python benchmarks/domino_robustness.py --report --out results/domino/robustness     # table + plot from rows.jsonl
+    # unequal goals: train with --set "env.config.goal_rewards=[1.0, 0.85, 0.7, 0.55]", evaluate with
+    #   --preset domino/grid-unequal (the room, its goal rewards and N are read from the preset)
 
 Per trained set (variant × seed) and action mode (greedy: argmax; stochastic: sampled from the policy), every member's
 mean return over --selection-episodes and, on other episode seeds, over --evaluation-episodes, in the unperturbed room
@@ -43,7 +45,7 @@ ROWS = (
 ARMS = (("no-diversity", "π0"), ("no-diversity", "best"), ("domino", "π0"), ("domino", "best"))
 
 
-def evaluate_module(path: Path, variant: str, seed: int, selection: int, evaluation: int) -> list[dict]:
+def evaluate_module(path: Path, variant: str, seed: int, selection: int, evaluation: int, preset: str) -> list[dict]:
     import torch
     from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -52,7 +54,7 @@ def evaluate_module(path: Path, variant: str, seed: int, selection: int, evaluat
     from armillary.platform import presets
 
     torch.set_num_threads(1)
-    grid = presets.spec_dict("domino/grid")
+    grid = presets.spec_dict(preset)  # the room the set was trained in (the control's preset has the same one)
     hp = grid["algorithm"]["config"]
     env_config = {"env": grid["env"]["name"], "options": dict(grid["env"]["config"]),
                   "num_policies": hp["num_policies"], "features": hp["features"]}
@@ -170,6 +172,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modules", type=Path, help="folder of saved modules <variant>-a<α>-s<seed> (domino_grid.py --save-modules)")
     parser.add_argument("--variants", nargs="+", default=["domino", "no-diversity"])
+    parser.add_argument("--preset", default="domino/grid",
+                        help="the preset whose room and N the sets were trained with (domino/grid-unequal: unequal goals)")
     parser.add_argument("--selection-episodes", type=int, default=10, help="stochastic mode: episodes per member to choose the best")
     parser.add_argument("--evaluation-episodes", type=int, default=50, help="stochastic mode: episodes per member to score it")
     parser.add_argument("--out", type=Path, default=Path("results/domino/robustness"))
@@ -187,7 +191,8 @@ def main() -> None:
             variant = variant.rsplit("-a", 1)[0]
             if variant not in args.variants or (variant, int(seed)) in done:
                 continue
-            for row in evaluate_module(path, variant, int(seed), args.selection_episodes, args.evaluation_episodes):
+            for row in evaluate_module(path, variant, int(seed), args.selection_episodes, args.evaluation_episodes,
+                                       args.preset):
                 with rows_path.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
             print(f"evaluated {path.name}", file=sys.stderr, flush=True)
