@@ -59,7 +59,7 @@ class MultiGoalOptions(EnvOptions):
     )
 
     @model_validator(mode="after")
-    def _odd_size(self):
+    def _valid_layout(self):
         if self.size % 2 == 0:
             raise ValueError(f"size must be odd so that the start is the centre cell, got {self.size}")
         centre = (self.size + 1) // 2
