@@ -70,7 +70,9 @@ def ppo_spec_file(steps: int) -> str:
     return handle.name
 
 
-def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: list[str]) -> dict:
+def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: list[str], save_module: Path | None = None) -> dict:
+    """One training run; with save_module, the trained policy module is saved there (RLModule.save_to_path), for
+    evaluations after training (benchmarks/domino_robustness.py)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     import ray
     import torch
@@ -133,6 +135,9 @@ def run_one(variant: str, alpha: float | None, seed: int, steps: int, extra: lis
             "weight_trace": weight_trace, "ratio_trace": ratio_trace, "nearest_trace": nearest_trace,
             "weight_std_last_quarter": last_quarter_std(weight_trace),
         })
+    if save_module is not None:
+        algo.get_module().save_to_path(str(save_module.resolve()))
+        line["module_path"] = str(save_module)
     algo.stop()
     ray.shutdown()
     return line
@@ -314,6 +319,8 @@ def main() -> None:
     parser.add_argument("--distances", action="store_true",
                         help="with --report: also the nearest-neighbour distance over training, per run (VdW vs repulsion)")
     parser.add_argument("--plot-distances", type=Path, help="with --report: save those distance curves here (PNG)")
+    parser.add_argument("--save-modules", type=Path,
+                        help="save each run's trained policy module under this folder (<variant>-a<α>-s<seed>)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -337,7 +344,8 @@ def main() -> None:
         args.steps = load_spec("domino/grid").stop.env_steps
     if args.child:
         variant, alpha, seed = json.loads(args.child)
-        print("RESULT " + json.dumps(run_one(variant, alpha, seed, args.steps, args.extra)), flush=True)
+        module = None if args.save_modules is None else args.save_modules / f"{variant}-a{alpha}-s{seed}"
+        print("RESULT " + json.dumps(run_one(variant, alpha, seed, args.steps, args.extra, module)), flush=True)
         return
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -347,6 +355,8 @@ def main() -> None:
 
     def child(job):
         command = [sys.executable, __file__, "--child", json.dumps(job), "--steps", str(args.steps), "--set", *args.extra]
+        if args.save_modules is not None:
+            command[2:2] = ["--save-modules", str(args.save_modules)]
         return job, subprocess.run(command, env=env, capture_output=True, text=True)
 
     # Threads only wait on the child processes; each child is one single-threaded training run.

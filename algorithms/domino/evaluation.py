@@ -110,3 +110,21 @@ def greedy_actor(module) -> Callable[[torch.Tensor], torch.Tensor]:
         return inputs[..., : inputs.shape[-1] // 2]
 
     return act
+
+
+def sampling_actor(module, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Actions sampled from a discrete RLlib policy module's distribution (softmax of the logits), from a generator
+    seeded with `seed`: the stochastic policy that PPO trained, reproducible run to run."""
+    from ray.rllib.core.columns import Columns
+
+    if module.action_space.shape != ():
+        raise ValueError(f"sampling_actor needs a discrete action space, got {module.action_space}")
+    device = next(module.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        logits = module.forward_inference({Columns.OBS: obs.to(device)})[Columns.ACTION_DIST_INPUTS].cpu()
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+
+    return act
