@@ -78,6 +78,13 @@ def test_actors_and_learner_hold_the_samples_per_insert(local_ray):
     assert out["final"]["inserts"] >= config.env_steps and out["returns"]
     # updates per env step follow spi / batch: (800 − 200) · 4 / 16 = 150 give or take the buffer
     assert out["updates"] == pytest.approx((out["final"]["inserts"] - 200) * 4 / 16, abs=16 / 16 + 1)
+    # the run's learning curve is recorded (the study plots return vs env steps and wall clock from these rows)
+    rows = out["rows"]
+    assert len(rows) >= 3 and config.env_steps <= rows[-1]["env_steps"] <= out["final"]["inserts"]
+    assert all(a["env_steps"] <= b["env_steps"] and a["time_s"] <= b["time_s"] for a, b in zip(rows, rows[1:]))
+    assert [row["updates"] for row in rows] == list(range(0, 50 * len(rows), 50))
+    logged = [row["return_mean"] for row in rows if row["return_mean"] is not None]
+    assert len(logged) >= 2 and all(0 < r <= 500 for r in logged)  # CartPole returns
 
 
 @pytest.mark.ray
