@@ -5,7 +5,7 @@ transitions into a replay Ray actor, one learner samples from it, and the sample
     ReplayServer (async Ray actor, num_cpus=0)  LimitedReplay + the limiter; insert() and sample() wait on a condition
                                                  until the limiter lets them go on; also holds the learner's weights
                                                  and the actors' finished-episode returns.
-    Actor (Ray actor)                            one env, ε-greedy on the latest weights (pulled every insert), ε decays
+    Actor (Ray actor)                            one env, ε-greedy on the latest weights (in the reply to each insert), ε decays
                                                  over the replay's total inserts (not the actor's own steps).
     learn() (the calling process)                double-DQN updates (losses.py) on batches sampled under the limiter;
                                                  a dead actor is replaced by a new one with the same index.
@@ -43,8 +43,11 @@ class ReplayServer:
         self.weights, self.weights_version, self.returns, self.stopped = None, -1, [], False
         self.limiter_seconds = 0.0
 
-    async def insert(self, transitions: dict) -> int:
-        """Insert every transition, waiting while the limiter holds the actors back; the total inserted so far."""
+    async def insert(self, transitions: dict, returns: list[float], have_version: int) -> tuple[int, dict | None, int]:
+        """Insert every transition, waiting while the limiter holds the actors back, and keep the returns of the
+        episodes the actor finished. Replies (the total inserted so far, or -1 once stopped; the learner's weights
+        if newer than have_version, else None; their version): an actor's whole exchange with the replay is this
+        one round trip per chunk (an actor's rate is bound by its calls to the replay, not by the env)."""
         count, done = len(transitions["rewards"]), 0
         async with self.condition:
             while done < count and not self.stopped:
@@ -57,7 +60,13 @@ class ReplayServer:
                 self.replay.insert({key: value[done:done + room] for key, value in transitions.items()})
                 done += room
                 self.condition.notify_all()
-            return -1 if self.stopped else self.replay.limiter.inserts
+            if self.stopped:
+                return -1, None, have_version
+            inserts = self.replay.limiter.inserts
+        self.returns += [(inserts, value) for value in returns]
+        if self.weights_version == have_version:
+            return inserts, None, have_version
+        return inserts, self.weights, self.weights_version
 
     async def sample(self, count: int) -> dict | None:
         """`count` transitions, taken as the limiter lets them go (None once stopped)."""
@@ -84,12 +93,6 @@ class ReplayServer:
 
     def set_weights(self, weights, version: int) -> None:
         self.weights, self.weights_version = weights, version
-
-    def get_weights(self, have_version: int):
-        return (self.weights, self.weights_version) if self.weights_version != have_version else (None, have_version)
-
-    def add_returns(self, returns: list[float], inserts: int) -> None:
-        self.returns += [(inserts, r) for r in returns]
 
     def stats(self) -> dict:
         limiter = self.replay.limiter
@@ -119,12 +122,6 @@ class Actor:
         self.network = QNetwork(self.env.observation_space.shape, int(self.env.action_space.n), config.hidden_sizes)
         self.version = -1
 
-    def _pull_weights(self) -> None:
-        weights, version = ray.get(self.replay.get_weights.remote(self.version))
-        if weights is not None:
-            self.network.load_state_dict(weights)
-            self.version = version
-
     def run(self) -> int:
         """Act and insert until the replay stops; the env steps taken."""
         config, steps, inserts, episode_return, returns = self.config, 0, 0, 0.0, []
@@ -151,14 +148,14 @@ class Actor:
                 batch = {key: np.stack(values) for key, values in chunk.items()}
                 batch["rewards"] = batch["rewards"].astype(np.float32)
                 batch["discounts"] = batch["discounts"].astype(np.float32)
-                inserts = ray.get(self.replay.insert.remote(batch))  # waits while the limiter holds actors back
+                # Waits while the limiter holds actors back; brings the learner's newer weights back.
+                inserts, weights, version = ray.get(self.replay.insert.remote(batch, returns, self.version))
                 if inserts < 0:  # the learner stopped the run
                     return steps
-                if returns:
-                    self.replay.add_returns.remote(returns, inserts)
-                    returns = []
-                chunk = {key: [] for key in chunk}
-                self._pull_weights()
+                if weights is not None:
+                    self.network.load_state_dict(weights)
+                    self.version = version
+                chunk, returns = {key: [] for key in chunk}, []
 
 
 def learn(config: ScaleDQNConfig, *, use_limiter: bool = True, log=print) -> dict:
